@@ -1,0 +1,1 @@
+"""Catalog: normalize staged harvests and keep them as dated snapshots in DuckDB."""

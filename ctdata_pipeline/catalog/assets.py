@@ -1,0 +1,144 @@
+"""The catalog asset: a night's harvest checked, normalized and stored as a dated snapshot."""
+
+import dagster as dg
+
+from ctdata_pipeline.catalog.normalize import NormalizeReport
+from ctdata_pipeline.catalog.store import (
+    SnapshotRefused,
+    SnapshotWritten,
+    ensure_schema,
+    stage_records,
+    stored_records,
+    stored_summary,
+    write_snapshot,
+)
+from ctdata_pipeline.harvest.assets import OWNERS
+from ctdata_pipeline.metadata import table_preview
+from ctdata_pipeline.partitions import night_and_portal
+from ctdata_pipeline.resources import HarvestStaging, PortalClient
+from ctdata_pipeline.warehouse import DuckDBWarehouse
+
+PREVIEW_COLUMNS = ["asset_id", "asset_type", "in_scope", "title", "agency", "update_frequency"]
+DUCKDB_POOL = "duckdb"
+
+
+def build_catalog_assets(
+    partitions_def: dg.PartitionsDefinition, harvest: dg.AssetsDefinition
+) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        name="catalog_snapshot",
+        group_name="catalog",
+        partitions_def=partitions_def,
+        deps=[harvest],
+        kinds={"duckdb", "python"},
+        owners=OWNERS,
+        tags={"layer": "catalog"},
+        pool=DUCKDB_POOL,
+    )
+    def catalog_snapshot(
+        context: dg.AssetExecutionContext,
+        portal_client: PortalClient,
+        staging: HarvestStaging,
+        warehouse: DuckDBWarehouse,
+    ) -> dg.MaterializeResult:
+        """The night's dated snapshot of one portal's catalog in DuckDB (`catalog.assets`):
+        every asset with its raw record and normalized fields (in scope or not, agency, update
+        frequency, column documentation, views). Every plan metric is computed from it. A
+        harvest that is empty or far smaller than the last good snapshot is refused and the
+        last good snapshot stays. Without a new harvest, re-running a night re-normalizes the
+        records already stored for it."""
+        snapshot_date, portal_name = night_and_portal(context)
+        portal_file = portal_client.portal_file()
+        portal = portal_file.get(portal_name)
+        area = staging.area()
+        summary = area.summary(portal_name, snapshot_date)
+        with warehouse.get_connection() as conn:
+            ensure_schema(conn)
+            try:
+                if summary is not None:
+                    records = (
+                        (asset_id, record, None)
+                        for asset_id, record in area.records(portal_name, snapshot_date)
+                    )
+                    report = stage_records(conn, portal, records)
+                    written = write_snapshot(
+                        conn,
+                        portal,
+                        summary,
+                        report,
+                        origin="harvest",
+                        min_ratio=portal_file.guard_ratio(portal),
+                    )
+                else:
+                    stored = stored_summary(conn, portal_name, snapshot_date)
+                    if stored is None:
+                        raise dg.Failure(
+                            description=(
+                                f"{portal_name}: nothing to load for {snapshot_date}: no staged "
+                                "harvest and no stored snapshot; materialize harvested_catalog "
+                                "for this night first"
+                            ),
+                            allow_retries=False,
+                        )
+                    stored_night, origin = stored
+                    context.log.info(f"{portal_name}: re-normalizing the stored {snapshot_date}")
+                    report = stage_records(
+                        conn, portal, stored_records(conn, portal_name, snapshot_date)
+                    )
+                    written = write_snapshot(
+                        conn, portal, stored_night, report, origin=origin, min_ratio=None
+                    )
+            except SnapshotRefused as refusal:
+                raise dg.Failure(description=str(refusal), allow_retries=False) from None
+            preview = conn.execute(
+                f"""
+                SELECT {", ".join(PREVIEW_COLUMNS)} FROM catalog.assets
+                WHERE snapshot_date = ? AND portal = ?
+                ORDER BY in_scope DESC, asset_id
+                LIMIT 10
+                """,
+                [snapshot_date, portal_name],
+            ).df()
+        if summary is not None:
+            area.discard(portal_name, snapshot_date)
+        _log_report(context, written)
+        return dg.MaterializeResult(
+            metadata=_snapshot_metadata(written, preview.to_dict("records"))
+        )
+
+    return [catalog_snapshot]
+
+
+def _log_report(context: dg.AssetExecutionContext, written: SnapshotWritten) -> None:
+    report = written.report
+    context.log.info(
+        f"{written.portal} {written.snapshot_date}: {written.assets_total} assets, "
+        f"{written.datasets_in_scope} in-scope datasets, {written.new_versions} new record "
+        f"versions stored"
+    )
+    if report.unmapped_frequencies:
+        listed = ", ".join(
+            f"{value!r} x {count}" for value, count in report.unmapped_frequencies.most_common()
+        )
+        context.log.warning(
+            f"FR-0: {sum(report.unmapped_frequencies.values())} in-scope datasets of "
+            f"{written.portal} have an update frequency that maps to nothing (counted as "
+            f"unknown): {listed}"
+        )
+
+
+def _snapshot_metadata(written: SnapshotWritten, preview: list[dict]) -> dict[str, object]:
+    report: NormalizeReport = written.report
+    return {
+        "dagster/row_count": written.assets_total,
+        "datasets_in_scope": written.datasets_in_scope,
+        "new_record_versions": written.new_versions,
+        "previous_snapshot": str(written.previous_date) if written.previous_date else "none",
+        "previous_datasets_in_scope": written.previous_in_scope or 0,
+        "assets_by_type": dg.MetadataValue.json(dict(report.asset_types.most_common())),
+        "agency_rule": dg.MetadataValue.json(dict(report.agency_rules.most_common())),
+        "unmapped_update_frequencies": dg.MetadataValue.json(
+            dict(report.unmapped_frequencies.most_common())
+        ),
+        "preview": table_preview(preview, PREVIEW_COLUMNS),
+    }

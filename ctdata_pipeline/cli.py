@@ -1,0 +1,224 @@
+"""`ctdata`: the nightly job and the offline demo, recorded in the Dagster instance."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import click
+import dagster as dg
+
+from ctdata_pipeline.definitions import demo_definitions, live_definitions
+from ctdata_pipeline.jobs import NIGHTLY_JOB
+from ctdata_pipeline.partitions import night_key, today_in_new_york
+from ctdata_pipeline.portals import PortalFileError
+from ctdata_pipeline.resources import DemoPortalClient
+from ctdata_pipeline.settings import Settings
+from ctdata_pipeline.warehouse import connect
+
+DAGSTER_YAML = """\
+# Written by ctdata: the Dagster instance that records ctdata's runs (and `dagster dev`'s).
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    # Steps that write the DuckDB file share the pool "duckdb": one at a time, across runs.
+    default_limit: 1
+"""
+
+
+@dataclass(frozen=True)
+class NightResult:
+    snapshot_date: date
+    portal: str
+    success: bool
+    reason: str
+    run_id: str
+
+
+def ensure_dagster_home(cwd: Path | None = None) -> Path:
+    """DAGSTER_HOME as Dagster wants it (absolute, existing, with a dagster.yaml): the one set in
+    the environment, else ./dagster_home, created when missing."""
+    value = os.environ.get("DAGSTER_HOME")
+    home = Path(value).expanduser() if value else (cwd or Path.cwd()) / "dagster_home"
+    home = home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML, encoding="utf-8")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def run_nights(
+    defs: dg.Definitions,
+    nights: Sequence[tuple[date, str]],
+    instance: dg.DagsterInstance,
+    log_level: str,
+) -> list[NightResult]:
+    """Run the nightly job for each (night, portal) in order, recording every run."""
+    job = defs.resolve_job_def(NIGHTLY_JOB)
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    results = []
+    for snapshot_date, portal in nights:
+        result = job.execute_in_process(
+            partition_key=night_key(snapshot_date, portal),
+            instance=instance,
+            run_config=run_config,
+            raise_on_error=False,
+        )
+        reason = "" if result.success else failure_reason(result)
+        results.append(NightResult(snapshot_date, portal, result.success, reason, result.run_id))
+    return results
+
+
+def failure_reason(result: dg.ExecuteInProcessResult) -> str:
+    """The first step failure's own words, on one line."""
+    for event in result.all_events:
+        if event.event_type != dg.DagsterEventType.STEP_FAILURE:
+            continue
+        data = event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            return _one_line(data.user_failure_data.description)
+        if data.error is not None:
+            return _one_line(data.error.message)
+    return f"run {result.run_id} failed; see it in the Dagster UI"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _quiet_library_warnings() -> None:
+    # Dagster's beta/preview notices speak to framework authors, not to the person running ctdata.
+    import warnings
+
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    logging.getLogger("dagster").setLevel(logging.WARNING)
+
+
+@click.group()
+def main() -> None:
+    """ctdata: Connecticut's open data plan metrics, harvested nightly for the DATA Board."""
+    _quiet_library_warnings()
+
+
+@main.command()
+@click.option("--portal", "portals", multiple=True, help="Only this portal (repeatable).")
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+)
+def nightly(portals: tuple[str, ...], log_level: str) -> None:
+    """Run tonight's job: harvest every portal for today's New York date and store it."""
+    settings = Settings.from_env()
+    try:
+        defs = live_definitions(settings)
+        portal_file = settings.load_portals()
+    except PortalFileError as error:
+        _fail(f"ctdata nightly: {error}", code=2)
+    names = list(portals) or portal_file.names
+    unknown = sorted(set(names) - set(portal_file.names))
+    if unknown:
+        _fail(f"ctdata nightly: no portal named {', '.join(unknown)} in {settings.portals_file}", 2)
+    ensure_dagster_home()
+    tonight = today_in_new_york()
+    with dg.DagsterInstance.get() as instance:
+        results = run_nights(defs, [(tonight, name) for name in names], instance, log_level)
+    for result in results:
+        status = "ok" if result.success else f"FAILED: {result.reason}"
+        click.echo(f"{result.snapshot_date} {result.portal}: {status}")
+    failed = [result for result in results if not result.success]
+    if failed:
+        _fail(
+            "ctdata nightly: " + "; ".join(f"{r.portal}: {r.reason}" for r in failed),
+            code=1,
+        )
+
+
+@main.command()
+@click.option(
+    "--nights",
+    default=14,
+    show_default=True,
+    type=click.IntRange(1, 400),
+    help="How many nights to simulate, ending today.",
+)
+@click.option("--seed", default=2025, show_default=True, help="Seed of the generated catalogs.")
+@click.option(
+    "--log-level",
+    default="CRITICAL",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]),
+)
+def demo(nights: int, seed: int, log_level: str) -> None:
+    """Run the real job offline against generated demo portals, for several simulated nights."""
+    started = time.monotonic()
+    settings = Settings.from_env()
+    home = ensure_dagster_home()
+    last_night = today_in_new_york()
+    client = DemoPortalClient(last_night=last_night.isoformat(), nights=nights, seed=seed)
+    story = client.story()
+    defs = demo_definitions(settings, client)
+    portal_names = client.portal_file().names
+    click.echo(
+        f"ctdata demo: {nights} nights ({story.first_night} to {story.last_night}) of "
+        f"{', '.join(portal_names)}, served on loopback"
+    )
+    plan = [(night, name) for night in story.night_dates() for name in portal_names]
+    with dg.DagsterInstance.get() as instance:
+        results = run_nights(defs, plan, instance, log_level)
+    failed = [result for result in results if not result.success]
+    _print_demo_snapshots(settings.db_path, portal_names, story.night_dates())
+    click.echo(f"DuckDB file:   {settings.db_path}")
+    click.echo(f"Dagster home:  {home} ({len(results)} runs recorded)")
+    click.echo(f"Wall time:     {time.monotonic() - started:.1f}s")
+    if failed:
+        _fail(
+            "ctdata demo: "
+            + "; ".join(f"{r.snapshot_date} {r.portal}: {r.reason}" for r in failed),
+            code=1,
+        )
+
+
+def _print_demo_snapshots(db_path: Path, portals: list[str], nights: list[date]) -> None:
+    conn = connect(db_path, read_only=True)
+    try:
+        rows = conn.execute(
+            """
+            SELECT snapshot_date, portal, assets_total, datasets_in_scope
+            FROM catalog.snapshots
+            WHERE portal IN (SELECT unnest(?)) AND snapshot_date BETWEEN ? AND ?
+            ORDER BY snapshot_date, portal
+            """,
+            [portals, nights[0], nights[-1]],
+        ).fetchall()
+    finally:
+        conn.close()
+    by_night: dict[date, dict[str, tuple[int, int]]] = {}
+    for snapshot_date, portal, total, in_scope in rows:
+        by_night.setdefault(snapshot_date, {})[portal] = (total, in_scope)
+    header = "night       " + "".join(f"{name:>28}" for name in portals)
+    click.echo(header)
+    for night in nights:
+        cells = []
+        for name in portals:
+            total, in_scope = by_night.get(night, {}).get(name, (None, None))
+            cells.append(
+                f"{'-':>28}" if total is None else f"{f'{total} assets, {in_scope} in scope':>28}"
+            )
+        click.echo(f"{night}  " + "".join(cells))
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(message, err=True)
+    sys.exit(code)

@@ -1,0 +1,88 @@
+"""The demo's two portals, served on loopback for a story of simulated nights."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime
+
+from ctdata_pipeline.demo.generator import DemoStory, HubDemoFeed, SocrataDemoCatalog, night_instant
+from ctdata_pipeline.demo.server import PortalServer
+from ctdata_pipeline.portals import PortalFile, parse_portal_document
+
+DEMO_SOCRATA = "demo.data.ct.gov"
+DEMO_HUB = "demo.geodata.ct.gov"
+_UNSTARTED = "http://127.0.0.1:9"  # the discard port: a demo portal file before its servers run
+
+
+def demo_portal_file(socrata_url: str = _UNSTARTED, hub_url: str = _UNSTARTED) -> PortalFile:
+    """The demo portal file. Demo portals answer "as of" a date, so they (alone) may be
+    harvested for past nights."""
+    return parse_portal_document(
+        {
+            "portals": [
+                {
+                    "name": DEMO_SOCRATA,
+                    "kind": "socrata",
+                    "url": socrata_url,
+                    "domain": "data.ct.gov",
+                    "federated_domains": ["data.hartford.gov"],
+                    "custom_fields": {
+                        "agency": "Agency_Agency",
+                        "update_frequency": "Details_Update-Frequency",
+                        "geographic_unit": "Details_Geographic-Unit",
+                    },
+                    "as_of": True,
+                },
+                {
+                    "name": DEMO_HUB,
+                    "kind": "dcat",
+                    "url": hub_url,
+                    "as_of": True,
+                },
+            ]
+        },
+        source="the demo portal file",
+    )
+
+
+class DemoPortals:
+    """The generated catalogs of one story, each behind its own loopback server."""
+
+    def __init__(self, story: DemoStory) -> None:
+        self.story = story
+        self.socrata_catalog = SocrataDemoCatalog(story)
+        self.hub_feed = HubDemoFeed(story)
+        self.socrata = PortalServer("socrata", self._socrata_answer)
+        self.hub = PortalServer("dcat", self._hub_answer)
+
+    def _socrata_answer(self, as_of: date | None) -> tuple[list, datetime]:
+        instant = night_instant(as_of) if as_of else datetime.now(UTC)
+        return self.socrata_catalog.records(instant), instant
+
+    def _hub_answer(self, as_of: date | None) -> tuple[dict, datetime]:
+        instant = night_instant(as_of) if as_of else datetime.now(UTC)
+        return self.hub_feed.feed(instant), instant
+
+    def start(self) -> DemoPortals:
+        self.socrata.start()
+        self.hub.start()
+        return self
+
+    def stop(self) -> None:
+        self.socrata.stop()
+        self.hub.stop()
+
+    def portal_file(self) -> PortalFile:
+        return demo_portal_file(self.socrata.url, self.hub.url)
+
+
+_running: dict[DemoStory, DemoPortals] = {}
+_running_lock = threading.Lock()
+
+
+def running_demo_portals(story: DemoStory) -> DemoPortals:
+    """The demo portals of `story`, started once per process and kept for its lifetime."""
+    with _running_lock:
+        if story not in _running:
+            _running[story] = DemoPortals(story).start()
+        return _running[story]

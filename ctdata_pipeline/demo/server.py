@@ -1,0 +1,264 @@
+"""Loopback portals: a Socrata Discovery API and an ArcGIS Hub DCAT feed, served over real HTTP.
+
+`ctdata demo` serves the generated catalogs with them; the tests serve real catalog records
+with them, and inject faults through `hook`. The Socrata side behaves like the real API where
+the harvester depends on it: `domains` filtering, `limit`/`offset` with the 10,000 window (400
+beyond it), `order=dataset_id`, deep scrolling with `scroll_id` (400 together with `order`),
+`resultSetSize`, and unknown parameters read as custom-metadata filters (so a live-looking server
+answers `as_of` with no results, as data.ct.gov would)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from requests.structures import CaseInsensitiveDict
+
+from ctdata_pipeline.harvest.asof import AS_OF_HEADER, AS_OF_PARAM
+
+OFFSET_WINDOW = 10_000
+SOCRATA_PATH = "/api/catalog/v1"
+DCAT_PATHS = ("/api/feed/dcat-us/1.1.json", "/data.json")
+_KNOWN_SOCRATA_PARAMS = {
+    "domains",
+    "search_context",
+    "limit",
+    "offset",
+    "order",
+    "scroll_id",
+    "only",
+    "provenance",
+    "ids",
+    "q",
+    "categories",
+    "tags",
+    "attribution",
+    "license",
+}
+
+
+@dataclass
+class ServedRequest:
+    """What the server received, for tests to inspect."""
+
+    path: str
+    params: list[tuple[str, str]]
+    headers: CaseInsensitiveDict[str]
+
+    def param(self, name: str) -> str | None:
+        for key, value in self.params:
+            if key == name:
+                return value
+        return None
+
+
+@dataclass
+class Reply:
+    """A response a hook can force: status, headers, body, and an optional pause first."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
+    delay_seconds: float = 0.0
+
+
+Hook = Callable[[ServedRequest], Reply | None]
+# (as_of date or None for "now") -> (records or feed document, the instant answered for)
+CatalogSource = Callable[[date | None], tuple[Any, datetime]]
+
+
+class PortalServer:
+    """One portal on 127.0.0.1, answering for a catalog source. Use as a context manager."""
+
+    def __init__(
+        self,
+        kind: str,
+        source: CatalogSource,
+        *,
+        as_of_enabled: bool = True,
+        hook: Hook | None = None,
+    ) -> None:
+        self.kind = kind
+        self.source = source
+        self.as_of_enabled = as_of_enabled
+        self.hook = hook
+        self.requests: list[ServedRequest] = []
+        self._cache: dict[date | None, tuple[Any, datetime]] = {}
+        self._lock = threading.Lock()
+        handler = type("Handler", (_Handler,), {"portal": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        """What a portal file's `url` should say for this server."""
+        return self.base_url if self.kind == "socrata" else self.base_url + DCAT_PATHS[0]
+
+    def start(self) -> PortalServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> PortalServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def catalog(self, as_of: date | None) -> tuple[Any, datetime]:
+        """The catalog as of a date (cached, since every page of a night asks for it)."""
+        if as_of is None:
+            return self.source(None)
+        with self._lock:
+            if as_of not in self._cache:
+                if len(self._cache) > 4:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[as_of] = self.source(as_of)
+            return self._cache[as_of]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    portal: PortalServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # keep test and demo output quiet
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        request = ServedRequest(
+            path=parts.path,
+            params=parse_qsl(parts.query, keep_blank_values=True),
+            headers=CaseInsensitiveDict(dict(self.headers.items())),
+        )
+        self.portal.requests.append(request)
+        reply = self.portal.hook(request) if self.portal.hook else None
+        if reply is None:
+            reply = self._answer(request)
+        if reply.delay_seconds:
+            threading.Event().wait(reply.delay_seconds)
+        self.send_response(reply.status)
+        for key, value in reply.headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        # The client may have given up already (a timeout test): nothing to do then.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(reply.body)
+
+    def _answer(self, request: ServedRequest) -> Reply:
+        if self.portal.kind == "socrata" and request.path == SOCRATA_PATH:
+            return self._socrata(request)
+        if self.portal.kind == "dcat" and request.path in DCAT_PATHS:
+            return self._dcat(request)
+        return _json_reply({"error": f"not found: {request.path}"}, status=404)
+
+    def _as_of(self, request: ServedRequest) -> tuple[date | None, bool]:
+        """(date asked for, whether this server may answer for it)."""
+        text = request.param(AS_OF_PARAM)
+        if text is None:
+            return None, True
+        if not self.portal.as_of_enabled:
+            return None, False
+        try:
+            return date.fromisoformat(text), True
+        except ValueError:
+            return None, False
+
+    def _socrata(self, request: ServedRequest) -> Reply:
+        as_of, answerable = self._as_of(request)
+        records, instant = self.portal.catalog(as_of)
+        try:
+            limit = int(request.param("limit") or 100)
+            offset = int(request.param("offset") or 0)
+        except ValueError:
+            return _json_reply({"error": "limit and offset must be integers"}, status=400)
+        order, scroll_id = request.param("order"), request.param("scroll_id")
+        if offset + limit > OFFSET_WINDOW:
+            return _json_reply(
+                {"error": f"offset + limit may not exceed {OFFSET_WINDOW}; use scroll_id"},
+                status=400,
+            )
+        if order is not None and scroll_id is not None:
+            return _json_reply({"error": "order is not allowed with scroll_id"}, status=400)
+
+        domains = {
+            domain.strip()
+            for key, value in request.params
+            if key == "domains"
+            for domain in value.split(",")
+            if domain.strip()
+        }
+        custom_filters = [
+            key
+            for key, _ in request.params
+            if key not in _KNOWN_SOCRATA_PARAMS and key != AS_OF_PARAM
+        ]
+        matching = [
+            record
+            for record in records
+            if not domains or record.get("metadata", {}).get("domain") in domains
+        ]
+        if custom_filters or not answerable:
+            matching = []  # an unknown parameter is a custom-metadata filter nothing matches
+        if scroll_id is not None:
+            ordered = sorted(matching, key=_record_id)
+            page = [r for r in ordered if _record_id(r) > scroll_id][:limit]
+        else:
+            if order and order.split()[0] == "dataset_id":
+                ordered = sorted(matching, key=_record_id, reverse=order.endswith("DESC"))
+            else:  # relevance: here, most viewed first, which moves from night to night
+                ordered = sorted(matching, key=_relevance)
+            page = ordered[offset : offset + limit]
+        body = {
+            "results": page,
+            "resultSetSize": min(len(matching), OFFSET_WINDOW),
+            "timings": {"serviceMillis": 3, "searchMillis": [1, 1]},
+            "warnings": [],
+        }
+        reply = _json_reply(body)
+        if as_of is not None:
+            reply.headers[AS_OF_HEADER] = instant.astimezone(UTC).isoformat()
+        return reply
+
+    def _dcat(self, request: ServedRequest) -> Reply:
+        as_of, answerable = self._as_of(request)
+        document, instant = self.portal.catalog(as_of)
+        reply = _json_reply(document)
+        reply.headers["Content-Type"] = "application/json; charset=utf-8"
+        if as_of is not None and answerable:
+            reply.headers[AS_OF_HEADER] = instant.astimezone(UTC).isoformat()
+        return reply
+
+
+def _record_id(record: dict[str, Any]) -> str:
+    return str(record.get("resource", {}).get("id", ""))
+
+
+def _relevance(record: dict[str, Any]) -> tuple[int, str]:
+    views = record.get("resource", {}).get("page_views", {}).get("page_views_last_week", 0)
+    return (-int(views or 0), _record_id(record))
+
+
+def _json_reply(body: Any, status: int = 200) -> Reply:
+    return Reply(
+        status=status,
+        body=json.dumps(body).encode("utf-8"),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )

@@ -1,0 +1,1 @@
+"""Harvest: fetch each portal's whole catalog, as the portal publishes it, into a staged file."""

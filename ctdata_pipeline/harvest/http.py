@@ -1,0 +1,137 @@
+"""HTTP plumbing shared by the harvesters: transport retries, body retries, clear errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import requests
+import tenacity
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from ctdata_pipeline.portals import Portal
+
+USER_AGENT = "ctdata_pipeline (+https://github.com/ctdata/ctdata_pipeline)"
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+# A portal asking us to wait longer than this is treated as down for the night.
+MAX_RETRY_AFTER_SECONDS = 300.0
+BODY_ATTEMPTS = 3
+
+T = TypeVar("T")
+
+
+class HarvestError(Exception):
+    """A harvest that cannot produce a complete catalog. `retryable` says whether trying again
+    later could help (a network fault) or not (a refusal, a malformed feed, a bad answer)."""
+
+    def __init__(self, portal: str, problem: str, *, retryable: bool = False) -> None:
+        super().__init__(f"{portal}: {problem}")
+        self.portal = portal
+        self.problem = problem
+        self.retryable = retryable
+
+
+class InvalidBody(Exception):
+    """A response body that could not be used (cut short, not JSON, wrong shape)."""
+
+
+class CappedRetry(Retry):
+    """urllib3's Retry, honouring Retry-After only up to a ceiling (a portal that asks for an
+    hour's pause should fail the night, not hang it)."""
+
+    def get_retry_after(self, response) -> float | None:  # noqa: ANN001 - urllib3 signature
+        seconds = super().get_retry_after(response)
+        if seconds is None:
+            return None
+        return min(seconds, MAX_RETRY_AFTER_SECONDS)
+
+
+def transport_retry(portal: Portal) -> Retry:
+    """Retries for statuses and connection faults, with backoff and Retry-After honoured."""
+    return CappedRetry(
+        total=portal.max_retries,
+        connect=portal.max_retries,
+        read=portal.max_retries,
+        status=portal.max_retries,
+        backoff_factor=1.0,
+        backoff_max=60,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET"}),
+        respect_retry_after_header=True,
+        # Hand the last bad response back so the caller can report its status and body.
+        raise_on_status=False,
+    )
+
+
+def retrying_adapter(portal: Portal) -> HTTPAdapter:
+    return HTTPAdapter(max_retries=transport_retry(portal))
+
+
+def retrying_session(portal: Portal) -> requests.Session:
+    """A requests session that retries like the Socrata client does (used for DCAT feeds)."""
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    adapter = retrying_adapter(portal)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+# What a body-level retry may recover from: the connection dropped or stalled mid-body, or
+# the body arrived cut short or garbled. Statuses were already retried by the transport.
+BODY_FAULTS = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+    InvalidBody,
+)
+
+
+def with_body_retries(fetch: Callable[[], T], *, attempts: int = BODY_ATTEMPTS) -> T:
+    """Run `fetch` again when its response body fails; re-raise the last fault."""
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(BODY_FAULTS),
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=tenacity.wait_exponential(multiplier=0.5, max=10),
+        reraise=True,
+    )
+    return retrying(fetch)
+
+
+def describe_http_failure(error: Exception) -> tuple[str, bool]:
+    """A one-line description of a requests failure and whether it is worth retrying later."""
+    if isinstance(error, requests.exceptions.HTTPError):
+        response = error.response
+        status = response.status_code if response is not None else None
+        detail = _short_body(response)
+        retryable = status in RETRY_STATUSES
+        return f"HTTP {status} from {_url(response)}{detail}", retryable
+    if isinstance(error, requests.exceptions.Timeout):
+        return f"timed out ({error.__class__.__name__})", True
+    if isinstance(error, requests.exceptions.ConnectionError):
+        return f"connection failed ({_root_cause(error)})", True
+    if isinstance(error, requests.exceptions.ChunkedEncodingError | InvalidBody):
+        return f"the response body was unusable ({error})", True
+    return f"{error.__class__.__name__}: {error}", False
+
+
+def _url(response: requests.Response | None) -> str:
+    if response is None or response.request is None:
+        return "the portal"
+    return str(response.request.url)
+
+
+def _short_body(response: requests.Response | None) -> str:
+    if response is None:
+        return ""
+    text = (response.text or "").strip().replace("\n", " ")
+    return f": {text[:200]}" if text else ""
+
+
+def _root_cause(error: BaseException) -> str:
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    text = str(error)
+    return text if len(text) < 200 else text[:200] + "…"

@@ -1,0 +1,131 @@
+"""Staged harvests: the raw records of one portal for one night, on disk between the harvest
+step (network, no database) and the catalog step (database, no network).
+
+A staged harvest is complete only when its summary file exists: the records are written to a
+`.partial` file and renamed, then the summary is written, so a harvest that dies half-way
+leaves nothing that the catalog step would load."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, Any
+
+
+@dataclass(frozen=True)
+class HarvestSummary:
+    """What the harvest saw, kept with the snapshot."""
+
+    portal: str
+    kind: str
+    snapshot_date: date
+    snapshot_time: datetime  # UTC; ages are measured from it
+    source_url: str
+    assets: int
+    result_set_size: int | None  # what the portal said it had (Socrata), if it said
+    pages: int
+    paging: str  # 'offset', 'scroll' or 'feed'
+    duplicates_dropped: int
+    seconds: float
+
+    def to_json(self) -> str:
+        payload = asdict(self)
+        payload["snapshot_date"] = self.snapshot_date.isoformat()
+        payload["snapshot_time"] = self.snapshot_time.isoformat()
+        return json.dumps(payload, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> HarvestSummary:
+        payload = json.loads(text)
+        payload["snapshot_date"] = date.fromisoformat(payload["snapshot_date"])
+        payload["snapshot_time"] = datetime.fromisoformat(payload["snapshot_time"])
+        return cls(**payload)
+
+
+class StagedWriter:
+    """Appends records to a partial file; `reset` starts over (a re-crawl), `commit` publishes."""
+
+    def __init__(self, records_path: Path, summary_path: Path) -> None:
+        self._records_path = records_path
+        self._summary_path = summary_path
+        self._partial_path = records_path.with_name(records_path.name + ".partial")
+        self._file: IO[str] | None = None
+        self.count = 0
+
+    def __enter__(self) -> StagedWriter:
+        self._partial_path.parent.mkdir(parents=True, exist_ok=True)
+        # A new harvest supersedes whatever was staged for the night before it is replaced.
+        self._summary_path.unlink(missing_ok=True)
+        self.reset()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._partial_path.unlink(missing_ok=True)
+
+    def reset(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file = self._partial_path.open("w", encoding="utf-8")
+        self.count = 0
+
+    def write(self, asset_id: str, record: dict[str, Any]) -> None:
+        assert self._file is not None, "use StagedWriter as a context manager"
+        self._file.write(json.dumps([asset_id, record], ensure_ascii=False, separators=(",", ":")))
+        self._file.write("\n")
+        self.count += 1
+
+    def commit(self, summary: HarvestSummary) -> None:
+        assert self._file is not None
+        self._file.close()
+        self._file = None
+        os.replace(self._partial_path, self._records_path)
+        _write_atomically(self._summary_path, summary.to_json())
+
+
+class StagingArea:
+    """The folder of staged harvests, one file pair per (night, portal)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _paths(self, portal: str, snapshot_date: date) -> tuple[Path, Path]:
+        folder = self.root / snapshot_date.isoformat()
+        return folder / f"{portal}.ndjson", folder / f"{portal}.summary.json"
+
+    def writer(self, portal: str, snapshot_date: date) -> StagedWriter:
+        return StagedWriter(*self._paths(portal, snapshot_date))
+
+    def summary(self, portal: str, snapshot_date: date) -> HarvestSummary | None:
+        records_path, summary_path = self._paths(portal, snapshot_date)
+        if not (summary_path.exists() and records_path.exists()):
+            return None
+        return HarvestSummary.from_json(summary_path.read_text(encoding="utf-8"))
+
+    def records(self, portal: str, snapshot_date: date) -> Iterator[tuple[str, dict[str, Any]]]:
+        records_path, _ = self._paths(portal, snapshot_date)
+        with records_path.open(encoding="utf-8") as lines:
+            for line in lines:
+                asset_id, record = json.loads(line)
+                yield asset_id, record
+
+    def discard(self, portal: str, snapshot_date: date) -> None:
+        """Remove a night's staged files once they are safely in the database."""
+        for path in self._paths(portal, snapshot_date):
+            path.unlink(missing_ok=True)
+        folder = self.root / snapshot_date.isoformat()
+        if folder.exists() and not any(folder.iterdir()):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)

@@ -1,0 +1,41 @@
+"""Nights × portals: every snapshot, metric and board row belongs to one of each."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+NEW_YORK = ZoneInfo("America/New_York")
+FIRST_NIGHT = "2020-01-01"
+DATE = "date"
+PORTAL = "portal"
+
+
+def nightly_partitions(portal_names: list[str]) -> dg.MultiPartitionsDefinition:
+    """A partition per (night, portal). Nights are New York dates; `end_offset=1` makes today's
+    night a partition, because a snapshot is dated the day it is taken (the 02:00 run fills
+    today, not yesterday). Portals come from the portal file, so adding one adds a row of
+    partitions without code changes."""
+    return dg.MultiPartitionsDefinition(
+        {
+            DATE: dg.DailyPartitionsDefinition(
+                start_date=FIRST_NIGHT, timezone="America/New_York", end_offset=1
+            ),
+            PORTAL: dg.StaticPartitionsDefinition(portal_names),
+        }
+    )
+
+
+def night_and_portal(context: dg.AssetExecutionContext) -> tuple[date, str]:
+    keys = context.partition_key.keys_by_dimension  # type: ignore[attr-defined]
+    return date.fromisoformat(keys[DATE]), keys[PORTAL]
+
+
+def night_key(snapshot_date: date, portal: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({DATE: snapshot_date.isoformat(), PORTAL: portal})
+
+
+def today_in_new_york(now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(NEW_YORK).date()

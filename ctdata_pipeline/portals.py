@@ -1,0 +1,220 @@
+"""The portal file: which catalogs to harvest and how to read their custom metadata."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_PORTALS_FILE = Path(__file__).with_name("portals.yaml")
+
+# Fields the metrics know how to use; a custom_fields entry outside this set is a typo.
+STANDARD_CUSTOM_FIELDS = frozenset(
+    {
+        "agency",
+        "update_frequency",
+        "geographic_unit",
+        "temporal_coverage",
+        "row_label",
+        "contact_email",
+        "source_link",
+    }
+)
+
+# Partition keys may not contain Dagster's separators, so names stay simple.
+PORTAL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+class PortalFileError(ValueError):
+    """The portal file cannot be used; the message names the file, the entry and the problem."""
+
+
+class Portal(BaseModel):
+    """One portal entry of the portal file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    kind: Literal["socrata", "dcat"]
+    url: str
+    domain: str | None = None
+    federated_domains: tuple[str, ...] = ()
+    custom_fields: dict[str, str] = Field(default_factory=dict)
+    page_size: int = Field(default=1000, ge=1, le=10000)
+    timeout_seconds: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=5, ge=0, le=20)
+    min_in_scope_ratio: float | None = Field(default=None, ge=0, le=1)
+    as_of: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_simple_id(cls, name: str) -> str:
+        if not PORTAL_NAME_PATTERN.match(name):
+            raise ValueError(
+                "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            )
+        return name
+
+    @field_validator("url")
+    @classmethod
+    def _url_has_scheme_and_host(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} must start with http:// or https:// and name a host")
+        return url.rstrip("/") if parts.path in ("", "/") else url
+
+    @field_validator("custom_fields")
+    @classmethod
+    def _custom_fields_are_standard(cls, custom_fields: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(custom_fields) - STANDARD_CUSTOM_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"unknown standard field(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(STANDARD_CUSTOM_FIELDS))}"
+            )
+        return custom_fields
+
+    @model_validator(mode="after")
+    def _socrata_only_options(self) -> Portal:
+        if self.kind == "socrata":
+            if urlsplit(self.url).path not in ("", "/"):
+                raise ValueError(
+                    "a socrata url is scheme + host[:port] only (the harvester adds "
+                    "/api/catalog/v1)"
+                )
+        else:
+            for option in ("domain", "federated_domains", "custom_fields"):
+                if getattr(self, option):
+                    raise ValueError(f"{option} applies to socrata portals only")
+        return self
+
+    @property
+    def socrata_domain(self) -> str:
+        """The Socrata domain whose assets are the portal's own."""
+        return self.domain or urlsplit(self.url).hostname or ""
+
+    @property
+    def netloc(self) -> str:
+        """host[:port] of the portal, as sodapy wants its `domain` argument."""
+        return urlsplit(self.url).netloc
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.url).scheme
+
+
+class PortalFile(BaseModel):
+    """The whole portal file: the portals and the shrink guard's default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    portals: tuple[Portal, ...]
+    min_in_scope_ratio: float = 0.5
+
+    def get(self, name: str) -> Portal:
+        for portal in self.portals:
+            if portal.name == name:
+                return portal
+        raise KeyError(f"no portal named {name!r} in the portal file")
+
+    @property
+    def names(self) -> list[str]:
+        return [portal.name for portal in self.portals]
+
+    def guard_ratio(self, portal: Portal) -> float:
+        """Share of the last good snapshot's in-scope datasets below which a harvest is refused."""
+        if portal.min_in_scope_ratio is not None:
+            return portal.min_in_scope_ratio
+        return self.min_in_scope_ratio
+
+
+def load_portal_file(path: Path | str | None = None) -> PortalFile:
+    """Read and validate a portal file; raise PortalFileError with one clear message."""
+    path = Path(path) if path else DEFAULT_PORTALS_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise PortalFileError(f"portal file {path}: cannot be read ({error.strerror})") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise PortalFileError(
+            f"portal file {path}: not valid YAML ({_yaml_problem(error)})"
+        ) from None
+    return parse_portal_document(document, source=str(path))
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return " ".join(f"{where}{problem}".split())
+
+
+def parse_portal_document(document: object, source: str) -> PortalFile:
+    """Validate an already-parsed portal document (a mapping with a `portals` list)."""
+    if not isinstance(document, dict) or "portals" not in document:
+        raise PortalFileError(f"portal file {source}: must be a mapping with a 'portals' list")
+    entries = document["portals"]
+    if not isinstance(entries, list) or not entries:
+        raise PortalFileError(f"portal file {source}: 'portals' must be a non-empty list")
+    unknown_top = sorted(set(document) - {"portals", "shrink_guard"})
+    if unknown_top:
+        raise PortalFileError(f"portal file {source}: unknown key(s) {', '.join(unknown_top)}")
+
+    portals = [_parse_entry(entry, index, source) for index, entry in enumerate(entries)]
+    seen: set[str] = set()
+    for index, portal in enumerate(portals):
+        if portal.name in seen:
+            raise PortalFileError(
+                f"portal file {source}: portals[{index}] ({portal.name}): the name is used twice"
+            )
+        seen.add(portal.name)
+
+    guard = document.get("shrink_guard") or {}
+    try:
+        return PortalFile(portals=tuple(portals), **_guard_options(guard))
+    except (ValidationError, ValueError) as error:
+        raise PortalFileError(
+            f"portal file {source}: shrink_guard: {_first_problem(error)}"
+        ) from None
+
+
+def _guard_options(guard: object) -> dict[str, float]:
+    if not isinstance(guard, dict) or set(guard) - {"min_in_scope_ratio"}:
+        raise ValueError("must be a mapping with only min_in_scope_ratio")
+    ratio = guard.get("min_in_scope_ratio", 0.5)
+    if not isinstance(ratio, int | float) or not 0 <= ratio <= 1:
+        raise ValueError("min_in_scope_ratio must be a number from 0 to 1")
+    return {"min_in_scope_ratio": float(ratio)}
+
+
+def _parse_entry(entry: object, index: int, source: str) -> Portal:
+    label = f"portals[{index}]"
+    if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+        label += f" ({entry['name']})"
+    if not isinstance(entry, dict):
+        raise PortalFileError(f"portal file {source}: {label}: must be a mapping")
+    try:
+        return Portal.model_validate(entry)
+    except ValidationError as error:
+        raise PortalFileError(f"portal file {source}: {label}: {_first_problem(error)}") from None
+
+
+def _first_problem(error: ValidationError | ValueError) -> str:
+    if not isinstance(error, ValidationError):
+        return str(error)
+    problems = []
+    for detail in error.errors():
+        field = ".".join(str(part) for part in detail["loc"])
+        message = detail["msg"].removeprefix("Value error, ")
+        if detail["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif detail["type"] == "missing":
+            message = "is required"
+        problems.append(f"{field}: {message}" if field else message)
+    return "; ".join(problems)

@@ -1,0 +1,50 @@
+"""Where things live, from the environment (the names in the product spec's Configuration table)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ctdata_pipeline.portals import DEFAULT_PORTALS_FILE, PortalFile, load_portal_file
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Paths resolved against the working directory, as the commands and `dagster dev` see them."""
+
+    db_path: Path
+    report_dir: Path
+    portals_file: Path
+    staging_dir: Path
+    # A harvest that fails for a reason worth retrying (network, a 5xx) is tried again later.
+    harvest_retries: int = 2
+    harvest_retry_delay_seconds: float = 300.0
+
+    @classmethod
+    def from_env(cls, cwd: Path | None = None) -> Settings:
+        cwd = cwd or Path.cwd()
+        db_path = _path_from_env("CTDATA_DB", cwd / "data" / "ctdata.duckdb", cwd)
+        return cls(
+            db_path=db_path,
+            report_dir=_path_from_env("CTDATA_REPORT_DIR", cwd / "reports", cwd),
+            portals_file=_path_from_env("CTDATA_PORTALS", DEFAULT_PORTALS_FILE, cwd),
+            # Staged harvests sit beside the database they are loaded into.
+            staging_dir=_path_from_env("CTDATA_STAGING_DIR", db_path.parent / "staging", cwd),
+            harvest_retries=int(os.environ.get("CTDATA_HARVEST_RETRIES", "2")),
+            harvest_retry_delay_seconds=float(os.environ.get("CTDATA_HARVEST_RETRY_DELAY", "300")),
+        )
+
+    def load_portals(self) -> PortalFile:
+        return load_portal_file(self.portals_file)
+
+
+def socrata_app_token() -> str | None:
+    """The optional Socrata app token; read where it is used so it never sits in run config."""
+    return os.environ.get("SOCRATA_APP_TOKEN") or None
+
+
+def _path_from_env(name: str, default: Path, cwd: Path) -> Path:
+    value = os.environ.get(name)
+    path = Path(value).expanduser() if value else default
+    return path if path.is_absolute() else (cwd / path)

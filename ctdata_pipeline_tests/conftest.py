@@ -1,0 +1,34 @@
+from collections.abc import Iterator
+from datetime import date
+
+import dagster as dg
+import pytest
+
+from ctdata_pipeline.partitions import today_in_new_york
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see only the configuration they set themselves."""
+    for name in (
+        "SOCRATA_APP_TOKEN",
+        "CTDATA_DB",
+        "CTDATA_REPORT_DIR",
+        "CTDATA_PORTALS",
+        "CTDATA_STAGING_DIR",
+        "CTDATA_DEPLOYMENT",
+        "CTDATA_HARVEST_RETRIES",
+        "CTDATA_HARVEST_RETRY_DELAY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+@pytest.fixture
+def today() -> date:
+    return today_in_new_york()

@@ -1,0 +1,189 @@
+"""Test support: real catalog responses from ../shared/realdata, shaped into catalogs of any size,
+loopback portals, portal files, and pipeline runs."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+import yaml
+
+from ctdata_pipeline.cli import NightResult, run_nights
+from ctdata_pipeline.definitions import build_definitions
+from ctdata_pipeline.demo.generator import night_instant
+from ctdata_pipeline.demo.server import Hook, PortalServer
+from ctdata_pipeline.resources import LivePortalClient
+from ctdata_pipeline.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CTDATA_SHARED_DIR", REPO_ROOT.parent / "shared"))
+REALDATA = SHARED / "realdata"
+
+SOCRATA_DISCOVERY_FILES = (
+    "socrata/catalog_v1_data.cityofnewyork.us_limit7_2025-04-27.json",
+    "socrata/catalog_v1_global_limit10_dataset-story_incl_data.ct.gov.json",
+    "socrata/catalog_v1_domains_chicago_ny_limit10.json",
+)
+# Other domains' custom-metadata keys, renamed to data.ct.gov's so one portal file reads them all.
+CT_KEYS = {
+    "Dataset-Information_Agency": "Agency_Agency",
+    "Metadata_Data-Owner": "Agency_Agency",
+    "Update_Update-Frequency": "Details_Update-Frequency",
+    "Metadata_Frequency": "Details_Update-Frequency",
+    "Dataset-Summary_Posting-Frequency": "Details_Update-Frequency",
+}
+CT_CUSTOM_FIELDS = {
+    "agency": "Agency_Agency",
+    "update_frequency": "Details_Update-Frequency",
+    "geographic_unit": "Details_Geographic-Unit",
+}
+
+
+def realdata(relative: str) -> Path:
+    path = REALDATA / relative
+    if not path.exists():
+        pytest.fail(
+            f"{path} is missing: the tests read real catalog responses from ../shared/realdata "
+            "(or CTDATA_SHARED_DIR/realdata)"
+        )
+    return path
+
+
+def load_realdata(relative: str) -> Any:
+    return json.loads(realdata(relative).read_text(encoding="utf-8"))
+
+
+def real_socrata_results() -> list[dict[str, Any]]:
+    """The 27 real Discovery API results saved from NYC, Chicago/NY State and the global catalog."""
+    results = []
+    for relative in SOCRATA_DISCOVERY_FILES:
+        results.extend(load_realdata(relative)["results"])
+    return results
+
+
+def four_by_four(number: int) -> str:
+    alphabet = "abcdefghijkmnpqrstuvwxyz23456789"
+    text = ""
+    for _ in range(8):
+        number, digit = divmod(number, len(alphabet))
+        text = alphabet[digit] + text
+    return f"{text[:4]}-{text[4:]}"
+
+
+def socrata_catalog(
+    count: int,
+    *,
+    domain: str = "data.ct.gov",
+    datasets_only: bool = False,
+    start: int = 0,
+    max_columns: int | None = None,
+) -> list[dict[str, Any]]:
+    """`count` real Discovery API results, cycled, each with a new id, owned by `domain`, with
+    data.ct.gov's custom-metadata keys. `datasets_only` makes every one an in-scope dataset."""
+    templates = real_socrata_results()
+    records = []
+    for index in range(start, start + count):
+        record = copy.deepcopy(templates[index % len(templates)])
+        resource = record["resource"]
+        resource["id"] = four_by_four(index)
+        if datasets_only:
+            resource.update(type="dataset", provenance="official", parent_fxf=[])
+        if max_columns is not None:
+            for key in [k for k in resource if k.startswith("columns_")]:
+                resource[key] = resource[key][:max_columns]
+        record["metadata"]["domain"] = domain
+        for entry in record["classification"].get("domain_metadata", []):
+            entry["key"] = CT_KEYS.get(entry["key"], entry["key"])
+        record["permalink"] = f"https://{domain}/d/{resource['id']}"
+        records.append(record)
+    return records
+
+
+def fixed_source(payload: Any, instant: datetime | None = None) -> Callable:
+    """A PortalServer source answering the same catalog for any date (a live-looking portal),
+    or, for an as-of request, as of 02:00 New York on the date asked."""
+
+    def source(as_of: date | None) -> tuple[Any, datetime]:
+        if as_of is not None:
+            return payload, night_instant(as_of)
+        return payload, instant or datetime.now(UTC)
+
+    return source
+
+
+def nightly_source(payload_for: Callable[[date], Any]) -> Callable:
+    """A PortalServer source whose catalog depends on the night asked for."""
+
+    def source(as_of: date | None) -> tuple[Any, datetime]:
+        night = as_of or datetime.now(UTC).date()
+        return payload_for(night), (night_instant(night) if as_of else datetime.now(UTC))
+
+    return source
+
+
+@contextmanager
+def serve(
+    kind: str, payload: Any, *, as_of_enabled: bool = True, hook: Hook | None = None
+) -> Iterator[PortalServer]:
+    source = payload if callable(payload) else fixed_source(payload)
+    with PortalServer(kind, source, as_of_enabled=as_of_enabled, hook=hook) as server:
+        yield server
+
+
+def portal_entry(name: str, server: PortalServer, **options: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": name, "kind": server.kind, "url": server.url}
+    if server.kind == "socrata":
+        entry.setdefault("domain", "data.ct.gov")
+        entry["custom_fields"] = dict(CT_CUSTOM_FIELDS)
+    entry.update({"timeout_seconds": 10, "max_retries": 2, **options})
+    return entry
+
+
+def write_portal_file(folder: Path, entries: list[dict[str, Any]], **top: Any) -> Path:
+    path = folder / "portals.yaml"
+    path.write_text(yaml.safe_dump({"portals": entries, **top}, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def settings_for(folder: Path, portals_file: Path) -> Settings:
+    return Settings(
+        db_path=folder / "data" / "ctdata.duckdb",
+        report_dir=folder / "reports",
+        portals_file=portals_file,
+        staging_dir=folder / "data" / "staging",
+        harvest_retries=0,
+        harvest_retry_delay_seconds=0,
+    )
+
+
+class Pipeline:
+    """The real definitions for a test portal file, run the way `ctdata nightly` runs them."""
+
+    def __init__(self, folder: Path, entries: list[dict[str, Any]], **top: Any) -> None:
+        self.folder = folder
+        self.portals_file = write_portal_file(folder, entries, **top)
+        self.settings = settings_for(folder, self.portals_file)
+        self.defs = build_definitions(
+            self.settings,
+            self.settings.load_portals(),
+            LivePortalClient(portals_file=str(self.portals_file)),
+        )
+
+    def run(self, instance: dg.DagsterInstance, night: date, *portals: str) -> list[NightResult]:
+        return run_nights(self.defs, [(night, portal) for portal in portals], instance, "ERROR")
+
+    def run_ok(self, instance: dg.DagsterInstance, night: date, *portals: str) -> None:
+        for result in self.run(instance, night, *portals):
+            assert result.success, f"{result.portal} {result.snapshot_date}: {result.reason}"
+
+    @property
+    def db_path(self) -> Path:
+        return self.settings.db_path

@@ -1,0 +1,261 @@
+"""From raw records to catalog rows, on real records: data.ct.gov's own story, NYC's datasets
+with NYC's custom-field keys configured, GeoHive's Hub quirks, CDC's and FCC's data.json."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from ctdata_pipeline.catalog.normalize import (
+    merge_counters,
+    normalize,
+    normalizer_key,
+    parse_timestamp,
+    record_hash,
+    split_counters,
+)
+from ctdata_pipeline.catalog.text import clean_list, clean_text
+from ctdata_pipeline.portals import Portal
+from ctdata_pipeline_tests.support import load_realdata
+
+CT = Portal(
+    name="data.ct.gov",
+    kind="socrata",
+    url="https://data.ct.gov",
+    domain="data.ct.gov",
+    custom_fields={
+        "agency": "Agency_Agency",
+        "update_frequency": "Details_Update-Frequency",
+        "geographic_unit": "Details_Geographic-Unit",
+    },
+)
+NYC = Portal(
+    name="nyc",
+    kind="socrata",
+    url="https://data.cityofnewyork.us",
+    custom_fields={
+        "agency": "Dataset-Information_Agency",
+        "update_frequency": "Update_Update-Frequency",
+    },
+)
+HUB = Portal(name="geohive", kind="dcat", url="https://geohive.ie/api/feed/dcat-us/1.1.json")
+
+
+def by_id(results, asset_id):
+    return next(r for r in results if r["resource"]["id"] == asset_id)
+
+
+def test_the_real_data_ct_gov_record_reads_cts_keys():
+    results = load_realdata(
+        "socrata/catalog_v1_global_limit10_dataset-story_incl_data.ct.gov.json"
+    )["results"]
+    row, mapped = normalize(CT, by_id(results, "q5as-kyim"))
+    assert mapped
+    assert row["asset_type"] == "story"
+    assert not row["in_scope"] and row["scope_note"] == "not a dataset (story)"
+    assert (row["agency"], row["agency_rule"]) == ("Department of Public Health", "custom_field")
+    assert row["attribution"] == "CT Department of Public Health"
+    assert row["update_frequency_raw"] == "Not updated (historical data)"
+    assert row["update_frequency"] == "historical"
+    assert row["geographic_unit"] == "State"
+    assert row["category"] == "Health and Human Services"
+    assert row["tags"] == ["ct", "covid-19", "ct dph"]
+    assert row["license"] == "Public Domain"
+    assert row["source_domain"] == "data.ct.gov"
+
+
+def test_another_domains_dataset_is_federated_not_in_scope():
+    results = load_realdata(
+        "socrata/catalog_v1_global_limit10_dataset-story_incl_data.ct.gov.json"
+    )["results"]
+    row, _ = normalize(CT, by_id(results, "9bhg-hcku"))
+    assert row["asset_type"] == "dataset"
+    assert not row["in_scope"]
+    assert row["scope_note"] == "federated from data.cdc.gov"
+
+
+def test_nyc_dataset_with_nyc_keys_configured():
+    results = load_realdata("socrata/catalog_v1_data.cityofnewyork.us_limit7_2025-04-27.json")[
+        "results"
+    ]
+    row, mapped = normalize(NYC, by_id(results, "8wbx-tsch"))
+    assert mapped and row["in_scope"] and row["scope_note"] is None
+    assert row["agency"] == "Taxi and Limousine Commission (TLC)"
+    assert row["agency_rule"] == "custom_field"
+    assert row["update_frequency"] == "daily"
+    assert row["category"] == "Transportation"
+    assert row["license"] is None  # NYC sets none: the key is absent
+    # 23 columns; 10 have a description that is more than the column's name again
+    # ("Wheelchair Accessible" -> "Wheelchair Accessible Indicator", ...).
+    assert (row["columns_total"], row["columns_described"]) == (23, 10)
+    assert row["data_updated_at"] == datetime(2025, 4, 27, 19, 4, 46, tzinfo=UTC)
+    assert row["created_at"] == datetime(2015, 7, 16, 17, 33, 32, tzinfo=UTC)
+    assert row["url"] == "https://data.cityofnewyork.us/d/8wbx-tsch"
+    assert row["description_text"].startswith("PLEASE NOTE: This dataset")  # <b> stripped
+
+
+def test_without_the_custom_field_the_agency_falls_back_to_attribution_then_owner():
+    results = load_realdata("socrata/catalog_v1_data.cityofnewyork.us_limit7_2025-04-27.json")[
+        "results"
+    ]
+    record = by_id(results, "erm2-nwe9")
+    unconfigured = NYC.model_copy(update={"custom_fields": {}})
+    row, _ = normalize(unconfigured, record)
+    assert (row["agency"], row["agency_rule"]) == ("311", "attribution")
+    record["resource"]["attribution"] = "  <p>&nbsp;</p> "
+    row, _ = normalize(unconfigured, record)
+    assert (row["agency"], row["agency_rule"]) == ("NYC OpenData", "owner")
+    assert row["update_frequency"] == "unknown"
+
+
+def test_community_and_derived_datasets_are_inventory_only():
+    results = load_realdata("socrata/catalog_v1_data.cityofnewyork.us_limit7_2025-04-27.json")[
+        "results"
+    ]
+    record = by_id(results, "vx8i-nprf")
+    record["resource"]["provenance"] = "community"
+    assert normalize(NYC, record)[0]["scope_note"] == "community asset"
+    record["resource"]["provenance"] = None
+    record["resource"]["parent_fxf"] = ["abcd-1234"]
+    row, _ = normalize(NYC, record)
+    assert row["scope_note"] == "derived view" and row["parent_ids"] == ["abcd-1234"]
+
+
+def test_system_columns_are_left_out_of_the_column_counts():
+    record = {
+        "resource": {
+            "id": "abcd-1234",
+            "type": "dataset",
+            "columns_field_name": ["town", ":@computed_region_x", "year", "count"],
+            "columns_name": ["Town", "Region", "Year", "Count"],
+            "columns_description": ["Town name", "", "year", "<p>&nbsp;</p>"],
+        },
+        "metadata": {"domain": "data.ct.gov"},
+    }
+    row, _ = normalize(CT, record)
+    assert (row["columns_total"], row["columns_described"]) == (3, 1)
+
+
+def test_counters_split_off_and_back_exactly():
+    results = load_realdata("socrata/catalog_v1_data.cityofnewyork.us_limit7_2025-04-27.json")[
+        "results"
+    ]
+    record = by_id(results, "8wbx-tsch")
+    stable, counters = split_counters(NYC, record)
+    assert counters == {
+        "views_last_week": 10011,
+        "views_last_month": 47723,
+        "views_total": 3155908,
+        "downloads_total": record["resource"]["download_count"],
+    }
+    assert "page_views" not in stable["resource"] and "download_count" not in stable["resource"]
+    assert "page_views" in record["resource"]  # the harvested record is left alone
+    merged = merge_counters(stable, counters)
+    original_views = record["resource"]["page_views"]
+    for key, value in merged["resource"]["page_views"].items():
+        assert value == pytest.approx(original_views[key])
+    merged["resource"]["page_views"] = original_views
+    assert merged == record
+    # Tonight's views do not make a new version of the record; a new title does.
+    busier = merge_counters(stable, {**counters, "views_last_week": 1})
+    assert record_hash(split_counters(NYC, busier)[0]) == record_hash(stable)
+    renamed = merge_counters(stable, counters)
+    renamed["resource"]["name"] += " (Revised)"
+    assert record_hash(split_counters(NYC, renamed)[0]) != record_hash(stable)
+
+
+def test_the_normalizer_key_changes_with_the_rules_the_portal_configures():
+    assert normalizer_key(CT) == normalizer_key(CT.model_copy())
+    assert normalizer_key(CT) != normalizer_key(CT.model_copy(update={"custom_fields": {}}))
+    assert normalizer_key(CT) != normalizer_key(CT.model_copy(update={"domain": "other"}))
+
+
+def test_geohive_hub_quirks():
+    datasets = load_realdata("dcat/arcgis-hub/dcat-us-1.1/geohive-ie_dcat-us-1.1.json")["dataset"]
+    first, _ = normalize(HUB, datasets[0])
+    assert first["in_scope"] and first["asset_type"] == "dataset"
+    assert first["contact_email"] is None  # "{{orgContactEmail}}"
+    assert first["template_fields"] == ["contactPoint.hasEmail"]
+    assert first["contact_name"] == "geohive_curator"
+    assert not first["description_text"].startswith("<")
+    assert first["description"].startswith("<div")  # the raw HTML is kept beside the text
+    assert first["data_updated_at"] == datetime(2024, 10, 4, 14, 29, 39, tzinfo=UTC)
+
+    padded = next(d for d in datasets if d["publisher"]["name"].startswith("    "))
+    row, _ = normalize(HUB, padded)
+    assert (row["agency"], row["agency_rule"]) == (
+        "Sustainable Development Goals, Ireland",
+        "publisher",
+    )
+
+    unresolved = next(d for d in datasets if d["title"] == "{{name}}")
+    row, _ = normalize(HUB, unresolved)
+    assert row["title"] is None and row["description_text"] is None
+    assert row["data_updated_at"] is None and row["agency"] is None
+    assert {"title", "description", "modified", "publisher.name"} <= set(row["template_fields"])
+    assert row["license"] and "<p" not in row["license"]  # an HTML licence, as text
+
+
+def test_cdc_data_json_frequency_and_date_only_modified():
+    datasets = load_realdata("socrata/data_json_data.cdc.gov_2025-09-24.json")["dataset"]
+    weekly = next(d for d in datasets if d["identifier"].endswith("/45cq-cw4i"))
+    row, mapped = normalize(HUB, weekly)
+    assert mapped and row["update_frequency"] == "weekly"
+    assert row["data_updated_at"] == datetime(2025, 9, 19, tzinfo=UTC)
+    assert row["agency"] == "data.cdc.gov"
+    assert row["title"] == "CDC Wastewater Data for RSV"
+
+
+def test_fcc_empty_descriptions_are_missing():
+    datasets = load_realdata("dcat/socrata/dcat-us-1.1/opendata.fcc.gov_data.json_2025-01-31.json")[
+        "dataset"
+    ]
+    rows = [normalize(HUB, d)[0] for d in datasets]
+    assert sum(row["description_text"] is None for row in rows) == 2
+    assert all(row["url"].startswith("https://opendata.fcc.gov/d/") for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("", None),
+        ("   ", None),
+        ("&nbsp;", None),
+        ("<p><br></p>", None),
+        ("<div> &nbsp; </div>", None),
+        ("{{orgContactEmail}}", None),
+        ("{{a}} {{b}}", None),
+        ("<b>Hello</b>&nbsp;world", "Hello world"),
+        ("a < b", "a < b"),
+        ("<script>alert(1)</script>Visible", "Visible"),
+        ("Contact {{x}} here", "Contact {{x}} here"),
+        (None, None),
+        (42, None),
+    ],
+)
+def test_empty_by_the_metric_conventions(value, text):
+    assert clean_text(value) == text
+
+
+def test_lists_keep_only_non_empty_items():
+    assert clean_list(["a", "", "&nbsp;", "{{tag}}", " b "]) == ["a", "b"]
+    assert clean_list("one") == ["one"]
+    assert clean_list(None) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2024-07-31T15:14:53.968Z", datetime(2024, 7, 31, 15, 14, 53, 968000, tzinfo=UTC)),
+        ("2025-02-04", datetime(2025, 2, 4, tzinfo=UTC)),
+        ("2025-02-04T10:00:00-05:00", datetime(2025, 2, 4, 15, tzinfo=UTC)),
+        (1714000000, datetime(2024, 4, 24, 23, 6, 40, tzinfo=UTC)),  # /api/views epoch seconds
+        (1714000000000, datetime(2024, 4, 24, 23, 6, 40, tzinfo=UTC)),  # Hub epoch ms
+        ("{{modified:toISO}}", None),
+        ("yesterday", None),
+        ("", None),
+        (None, None),
+        (True, None),
+    ],
+)
+def test_timestamps_become_utc(value, expected):
+    assert parse_timestamp(value) == expected
