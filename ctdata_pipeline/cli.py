@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import dagster as dg
 
-from ctdata_pipeline.definitions import demo_definitions, live_definitions
+from ctdata_pipeline.code_location import demo_definitions, live_definitions
 from ctdata_pipeline.jobs import NIGHTLY_JOB
 from ctdata_pipeline.partitions import night_key, today_in_new_york
 from ctdata_pipeline.portals import PortalFileError
@@ -87,7 +87,10 @@ def failure_reason(result: dg.ExecuteInProcessResult) -> str:
         if data.user_failure_data is not None and data.user_failure_data.description:
             return _one_line(data.user_failure_data.description)
         if data.error is not None:
-            return _one_line(data.error.message)
+            error = data.error
+            while error.cause is not None:  # Dagster wraps the step's own exception
+                error = error.cause
+            return _one_line(f"{event.step_key} failed: {error.message}")
     return f"run {result.run_id} failed; see it in the Dagster UI"
 
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from ctdata_pipeline.cli import NightResult, run_nights
-from ctdata_pipeline.definitions import build_definitions
+from ctdata_pipeline.code_location import build_definitions
 from ctdata_pipeline.demo.generator import night_instant
 from ctdata_pipeline.demo.server import Hook, PortalServer
 from ctdata_pipeline.resources import LivePortalClient

@@ -1,0 +1,70 @@
+"""How the code location is assembled: assets, job, schedule and resources for a portal file."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from ctdata_pipeline.catalog.assets import build_catalog_assets
+from ctdata_pipeline.demo.portals import demo_portal_file
+from ctdata_pipeline.harvest.assets import build_harvest_assets
+from ctdata_pipeline.jobs import build_nightly_job, build_nightly_schedule
+from ctdata_pipeline.partitions import nightly_partitions, today_in_new_york
+from ctdata_pipeline.portals import PortalFile
+from ctdata_pipeline.resources import (
+    DemoPortalClient,
+    HarvestStaging,
+    LivePortalClient,
+    PortalClient,
+)
+from ctdata_pipeline.settings import Settings
+from ctdata_pipeline.warehouse import DuckDBWarehouse
+
+
+def build_definitions(
+    settings: Settings, portal_file: PortalFile, portal_client: PortalClient
+) -> dg.Definitions:
+    """Everything the pipeline defines, for one portal file and one way of reaching portals."""
+    partitions = nightly_partitions(portal_file.names)
+    retry_policy = dg.RetryPolicy(
+        max_retries=settings.harvest_retries,
+        delay=settings.harvest_retry_delay_seconds,
+        backoff=dg.Backoff.EXPONENTIAL,
+        jitter=dg.Jitter.PLUS_MINUS,
+    )
+    [harvested_catalog] = build_harvest_assets(partitions, retry_policy)
+    [catalog_snapshot] = build_catalog_assets(partitions, harvested_catalog)
+    assets = [harvested_catalog, catalog_snapshot]
+    nightly_job = build_nightly_job(assets)
+    return dg.Definitions(
+        assets=assets,
+        jobs=[nightly_job],
+        schedules=[build_nightly_schedule(nightly_job)],
+        resources={
+            "portal_client": portal_client,
+            "staging": HarvestStaging(directory=str(settings.staging_dir)),
+            "warehouse": DuckDBWarehouse(database=str(settings.db_path)),
+        },
+    )
+
+
+def live_definitions(settings: Settings) -> dg.Definitions:
+    portal_file = settings.load_portals()
+    client = LivePortalClient(portals_file=str(settings.portals_file))
+    return build_definitions(settings, portal_file, client)
+
+
+def demo_definitions(settings: Settings, client: DemoPortalClient) -> dg.Definitions:
+    return build_definitions(settings, demo_portal_file(), client)
+
+
+def definitions_from_env() -> dg.Definitions:
+    """CTDATA_DEPLOYMENT=demo serves the demo portals (offline); anything else is live."""
+    settings = Settings.from_env()
+    if os.environ.get("CTDATA_DEPLOYMENT", "live") == "demo":
+        last_night = today_in_new_york()
+        client = DemoPortalClient(last_night=last_night.isoformat())
+        return demo_definitions(settings, client)
+    return live_definitions(settings)
+

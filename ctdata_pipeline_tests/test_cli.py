@@ -1,0 +1,136 @@
+"""`ctdata demo` and `ctdata nightly` as a newcomer and the nightly cron run them: the installed
+console script, in a fresh working folder, against loopback portals."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from ctdata_pipeline.partitions import today_in_new_york
+from ctdata_pipeline_tests.support import portal_entry, serve, socrata_catalog, write_portal_file
+
+CTDATA = Path(sys.executable).with_name("ctdata")
+
+
+def run_ctdata(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("CTDATA_", "DAGSTER_HOME", "SOCRATA_"))
+    }
+    environment.update(env)
+    return subprocess.run(
+        [str(CTDATA), *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def snapshots(db_path: Path) -> list[tuple]:
+    conn = duckdb.connect(str(db_path), read_only=True)
+    try:
+        return conn.execute(
+            "SELECT snapshot_date, portal, assets_total, datasets_in_scope FROM catalog.snapshots "
+            "ORDER BY snapshot_date, portal"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def test_ctdata_demo_end_to_end_in_a_fresh_folder(tmp_path):
+    completed = run_ctdata(tmp_path, "demo")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    db_path = tmp_path / "data" / "ctdata.duckdb"
+    assert f"DuckDB file:   {db_path}" in completed.stdout
+
+    rows = snapshots(db_path)
+    nights = sorted({row[0] for row in rows})
+    assert len(nights) == 14 and nights[-1] == today_in_new_york()
+    assert {row[1] for row in rows} == {"demo.data.ct.gov", "demo.geodata.ct.gov"}
+    assert len(rows) == 28
+    socrata_totals = [row[2] for row in rows if row[1] == "demo.data.ct.gov"]
+    assert len(set(socrata_totals)) > 3  # the catalog changed from night to night
+    for snapshot_date, _, total, _ in rows:  # the printed table says the same
+        assert str(snapshot_date) in completed.stdout and f"{total} assets" in completed.stdout
+
+    home = tmp_path / "dagster_home"
+    assert (home / "dagster.yaml").exists()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+    assert len(runs) == 28 and all(run.is_success for run in runs)
+    assert {run.tags["dagster/partition/portal"] for run in runs} == {
+        "demo.data.ct.gov",
+        "demo.geodata.ct.gov",
+    }
+
+
+def test_ctdata_demo_honours_ctdata_db(tmp_path):
+    db_path = tmp_path / "elsewhere" / "demo.duckdb"
+    completed = run_ctdata(tmp_path, "demo", "--nights", "2", CTDATA_DB=str(db_path))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert len(snapshots(db_path)) == 4
+    assert not (tmp_path / "data" / "ctdata.duckdb").exists()
+
+
+def test_ctdata_nightly_harvests_tonight_and_records_the_runs(tmp_path):
+    with (
+        serve("socrata", socrata_catalog(40)) as socrata,
+        serve(
+            "dcat",
+            {"dataset": [{"identifier": "a", "title": "A"}, {"identifier": "b", "title": "B"}]},
+        ) as hub,
+    ):
+        portals = write_portal_file(
+            tmp_path, [portal_entry("ct", socrata), portal_entry("hub", hub)]
+        )
+        home = tmp_path / "home"
+        completed = run_ctdata(
+            tmp_path, "nightly", CTDATA_PORTALS=str(portals), DAGSTER_HOME=str(home)
+        )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    tonight = today_in_new_york()
+    assert completed.stdout.splitlines()[-2:] == [f"{tonight} ct: ok", f"{tonight} hub: ok"]
+    assert snapshots(tmp_path / "data" / "ctdata.duckdb") == [
+        (
+            tonight,
+            "ct",
+            40,
+            40 - sum(r["resource"]["type"] != "dataset" for r in socrata_catalog(40)),
+        ),
+        (tonight, "hub", 2, 2),
+    ]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert len(instance.get_runs()) == 2
+
+
+def test_ctdata_nightly_says_in_one_line_which_portal_failed(tmp_path):
+    with serve("socrata", socrata_catalog(10)) as socrata, serve("dcat", {"dataset": []}) as hub:
+        down = {"name": "down", "kind": "dcat", "url": f"{hub.base_url}/gone.json"}
+        portals = write_portal_file(tmp_path, [portal_entry("ct", socrata), down])
+        completed = run_ctdata(
+            tmp_path, "nightly", CTDATA_PORTALS=str(portals), CTDATA_HARVEST_RETRIES="0"
+        )
+    assert completed.returncode == 1
+    last_line = completed.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("ctdata nightly: down: down: HTTP 404 from http://127.0.0.1:")
+    assert [row[1] for row in snapshots(tmp_path / "data" / "ctdata.duckdb")] == ["ct"]
+    assert (tmp_path / "dagster_home" / "dagster.yaml").exists()  # created: DAGSTER_HOME unset
+
+
+def test_ctdata_nightly_with_a_bad_portal_file(tmp_path):
+    portals = tmp_path / "portals.yaml"
+    portals.write_text("portals:\n  - {name: ct, kind: socrata, url: data.ct.gov}\n")
+    completed = run_ctdata(tmp_path, "nightly", CTDATA_PORTALS=str(portals))
+    assert completed.returncode == 2
+    assert completed.stderr.strip() == (
+        f"ctdata nightly: portal file {portals}: portals[0] (ct): url: 'data.ct.gov' must start "
+        "with http:// or https:// and name a host"
+    )
+    assert not (tmp_path / "data").exists()

@@ -1,0 +1,112 @@
+"""The code location: it loads (also through the dagster CLI, as `dagster dev` would), every asset
+says what it means, and the schedule asks for the right night at 02:00 New York time, DST or not."""
+
+import os
+import subprocess
+import sys
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+from dagster._utils.schedules import cron_string_iterator  # to list the schedule's real ticks
+
+from ctdata_pipeline.code_location import definitions_from_env
+from ctdata_pipeline.jobs import NIGHTLY_JOB, NIGHTLY_SCHEDULE
+from ctdata_pipeline.partitions import DATE, PORTAL
+from ctdata_pipeline_tests.support import REPO_ROOT
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@pytest.fixture
+def defs() -> dg.Definitions:
+    return definitions_from_env()
+
+
+def test_the_live_and_demo_locations_load(defs, monkeypatch):
+    dg.Definitions.validate_loadable(defs)
+    assert defs.resolve_job_def(NIGHTLY_JOB)
+    monkeypatch.setenv("CTDATA_DEPLOYMENT", "demo")
+    demo = definitions_from_env()
+    dg.Definitions.validate_loadable(demo)
+    portal_dimension = demo.resolve_job_def(
+        NIGHTLY_JOB
+    ).partitions_def.get_partitions_def_for_dimension(PORTAL)
+    assert portal_dimension.get_partition_keys() == ["demo.data.ct.gov", "demo.geodata.ct.gov"]
+
+
+def test_every_asset_says_what_it_means_and_who_owns_it(defs):
+    specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
+    assert set(specs) == {"harvested_catalog", "catalog_snapshot"}
+    assert specs["harvested_catalog"].group_name == "harvest"
+    assert specs["catalog_snapshot"].group_name == "catalog"
+    for spec in specs.values():
+        assert len(spec.description) > 100
+        assert spec.owners == ["team:opm-dapa"]
+        assert spec.kinds
+    assert {"socrata", "dcat"} <= specs["harvested_catalog"].kinds
+    assert "duckdb" in specs["catalog_snapshot"].kinds
+    harvest = defs.resolve_assets_def("harvested_catalog")
+    assert harvest.op.retry_policy.max_retries == 2
+
+
+def test_partitions_are_new_york_nights_by_portal(defs):
+    partitions = defs.resolve_job_def(NIGHTLY_JOB).partitions_def
+    nights = partitions.get_partitions_def_for_dimension(DATE)
+    assert nights.timezone == "America/New_York"
+    portals = partitions.get_partitions_def_for_dimension(PORTAL)
+    assert portals.get_partition_keys() == ["data.ct.gov", "geodata.ct.gov"]
+    today = datetime.now(NEW_YORK).date().isoformat()
+    assert nights.get_last_partition_key() == today  # tonight is a partition already
+
+
+def test_the_schedule_runs_at_two_new_york_time_by_default(defs):
+    schedule = defs.resolve_schedule_def(NIGHTLY_SCHEDULE)
+    assert schedule.cron_schedule == "0 2 * * *"
+    assert schedule.execution_timezone == "America/New_York"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+@pytest.mark.parametrize(
+    ("night", "utc_hour"),
+    [
+        (date(2026, 3, 7), 7),  # EST
+        (date(2026, 3, 8), 7),  # spring forward: 02:00 does not exist, the tick is 03:00 EDT
+        (date(2026, 3, 9), 6),  # EDT
+        (date(2026, 10, 31), 6),  # EDT
+        (date(2026, 11, 1), 7),  # fall back: 02:00 comes once, in EST
+        (date(2026, 11, 2), 7),  # EST
+    ],
+)
+def test_each_tick_asks_for_that_nights_partition_across_dst(defs, night, utc_hour):
+    schedule = defs.resolve_schedule_def(NIGHTLY_SCHEDULE)
+    midnight = datetime.combine(night, datetime.min.time(), tzinfo=NEW_YORK)
+    ticks = cron_string_iterator(midnight.timestamp(), schedule.cron_schedule, "America/New_York")
+    tick = next(ticks)
+    local = tick.astimezone(NEW_YORK)
+    assert local.date() == night
+    assert (local.hour, local.minute) == ((3, 0) if night == date(2026, 3, 8) else (2, 0))
+    assert tick.astimezone(UTC).hour == utc_hour
+
+    context = dg.build_schedule_context(scheduled_execution_time=tick)
+    requests = schedule.evaluate_tick(context).run_requests
+    assert sorted(request.partition_key for request in requests) == [
+        f"{night.isoformat()}|data.ct.gov",
+        f"{night.isoformat()}|geodata.ct.gov",
+    ]
+
+
+def test_the_dagster_cli_loads_the_location_from_the_repository_root(tmp_path):
+    environment = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    environment.pop("CTDATA_DEPLOYMENT", None)
+    completed = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate"],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "ctdata_pipeline" in completed.stdout + completed.stderr
