@@ -67,4 +67,3 @@ def definitions_from_env() -> dg.Definitions:
         client = DemoPortalClient(last_night=last_night.isoformat())
         return demo_definitions(settings, client)
     return live_definitions(settings)
-

@@ -11,7 +11,7 @@ import dagster as dg
 from pydantic import Field
 
 from ctdata_pipeline.demo.generator import DemoStory
-from ctdata_pipeline.demo.portals import running_demo_portals
+from ctdata_pipeline.demo.portals import demo_portal_file, running_demo_portals
 from ctdata_pipeline.harvest.dcat import harvest_dcat
 from ctdata_pipeline.harvest.http import HarvestError
 from ctdata_pipeline.harvest.socrata import harvest_socrata
@@ -36,8 +36,12 @@ class PortalClient(dg.ConfigurableResource, ABC):
     def portal(self, name: str) -> Portal:
         return self.portal_file().get(name)
 
+    def reachable_portal(self, name: str) -> Portal:
+        """The portal entry to send requests to (the demo's carries its loopback URL)."""
+        return self.portal(name)
+
     def fetch(self, portal_name: str, snapshot_date: date, writer: StagedWriter) -> HarvestSummary:
-        portal = self.portal(portal_name)
+        portal = self.reachable_portal(portal_name)
         as_of = self.as_of_date(portal, snapshot_date)
         if portal.kind == "socrata":
             return harvest_socrata(
@@ -91,7 +95,11 @@ class DemoPortalClient(PortalClient):
         )
 
     def portal_file(self) -> PortalFile:
-        return running_demo_portals(self.story()).portal_file()
+        return demo_portal_file()
+
+    def reachable_portal(self, name: str) -> Portal:
+        # Serving starts on the first fetch in this process, not when definitions load.
+        return running_demo_portals(self.story()).portal_file().get(name)
 
     def as_of_date(self, portal: Portal, snapshot_date: date) -> date | None:
         return snapshot_date

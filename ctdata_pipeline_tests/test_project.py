@@ -1,0 +1,36 @@
+"""Promises about the project itself: the README's quick start is what CI runs, and the code is
+ruff clean."""
+
+import re
+import subprocess
+import sys
+
+from ctdata_pipeline_tests.support import REPO_ROOT
+
+
+def quick_start_commands() -> list[str]:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.+?)\n```", quick_start)
+
+
+def test_the_quick_start_is_two_commands_demo_then_tests():
+    demo, tests = quick_start_commands()
+    assert demo.endswith("ctdata demo") and "pip install" in demo
+    assert tests.endswith("python -m pytest") and '".[test]"' in tests
+
+
+def test_ci_runs_the_readmes_test_command():
+    _, tests = quick_start_commands()
+    ci = (REPO_ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert tests in ci.splitlines()
+
+
+def test_the_code_is_ruff_clean():
+    completed = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", str(REPO_ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:]
