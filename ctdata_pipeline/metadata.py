@@ -7,6 +7,9 @@ from typing import Any
 
 import dagster as dg
 
+# Who answers for the pipeline's assets: OPM's Data and Policy Analytics division.
+OWNERS = ["team:opm-dapa"]
+
 
 def table_preview(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> dg.MetadataValue:
     """A structured table the UI renders cell by cell, so a title with `|` or `<script>` stays

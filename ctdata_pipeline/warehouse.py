@@ -13,6 +13,8 @@ from pydantic import Field
 
 # Another process (a run's other step, an open DuckDB CLI) may hold the file's lock for a while.
 LOCK_WAIT_SECONDS = 120
+# The Dagster concurrency pool of every step that writes the file: one at a time, across runs.
+DUCKDB_POOL = "duckdb"
 
 
 class DuckDBWarehouse(dg.ConfigurableResource):

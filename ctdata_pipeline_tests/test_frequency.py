@@ -37,6 +37,10 @@ MAPPED = [
     ("Not updated (historical only)", "historical"),  # CT handbook wording
     ("Not updated (historical data)", "historical"),  # what data.ct.gov really says
     ("No longer updated (dataset archived)", "historical"),
+    # Sentences around the word, as Chicago and NY State write them (../shared/realdata).
+    ("Data are updated daily.", "daily"),
+    ("Updated daily", "daily"),
+    ("Data are updated as needed", "as_needed"),
 ]
 # Other ISO 8601 durations: the smallest row whose f is at least the duration.
 DURATIONS = [
@@ -62,7 +66,19 @@ def test_empty_is_unknown_but_not_an_unmapped_value(value):
     assert normalize_frequency(value) == ("unknown", True)
 
 
-@pytest.mark.parametrize("value", ["Other", "Every 5 years", "NA", "R/P10Y", "R/P2Y", "whenever"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Other",
+        "Every 5 years",
+        "NA",
+        "R/P10Y",
+        "R/P2Y",
+        "whenever",
+        "Twice weekly",
+        "Not updated daily",
+    ],
+)
 def test_a_value_that_maps_to_nothing_is_unknown_and_reported(value):
     assert normalize_frequency(value) == ("unknown", False)
 

@@ -12,14 +12,12 @@ from ctdata_pipeline.catalog.store import (
     stored_summary,
     write_snapshot,
 )
-from ctdata_pipeline.harvest.assets import OWNERS
-from ctdata_pipeline.metadata import table_preview
+from ctdata_pipeline.metadata import OWNERS, table_preview
 from ctdata_pipeline.partitions import night_and_portal
 from ctdata_pipeline.resources import HarvestStaging, PortalClient
-from ctdata_pipeline.warehouse import DuckDBWarehouse
+from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
 
 PREVIEW_COLUMNS = ["asset_id", "asset_type", "in_scope", "title", "agency", "update_frequency"]
-DUCKDB_POOL = "duckdb"
 
 
 def build_catalog_assets(

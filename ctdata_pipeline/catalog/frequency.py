@@ -37,7 +37,8 @@ HISTORICAL = Frequency("historical", None, None, None, None)
 UNKNOWN = Frequency("unknown", None, None, None, None)
 FREQUENCIES = {f.code: f for f in (*SCHEDULED, AS_NEEDED, HISTORICAL, UNKNOWN)}
 
-# Wording keys: lower-case letters and digits only (plus '/' and '.' for ISO durations).
+# Wording keys: lower-case letters and digits only (plus '/' and '.' for ISO durations), without
+# the filler words below.
 _WORDING = {
     "daily": "daily",
     "everyday": "daily",
@@ -60,14 +61,14 @@ _WORDING = {
     "asneeded": "as_needed",
     "irregular": "as_needed",
     "irregularly": "as_needed",
-    "notupdatedhistoricalonly": "historical",
-    "notupdatedhistoricaldata": "historical",
-    "notupdated": "historical",
+    # Keys are read without filler words: "Not updated (historical data)" -> "nothistorical".
+    "nothistoricalonly": "historical",
+    "nothistorical": "historical",
+    "not": "historical",
     "historical": "historical",
-    "historicaldata": "historical",
     "historicalonly": "historical",
-    "nolongerupdated": "historical",
-    "nolongerupdateddatasetarchived": "historical",
+    "nolonger": "historical",
+    "nolongerarchived": "historical",
 }
 # Fixed ISO 8601 durations named in FR-0 (R/P0.5M is semimonthly, i.e. bi-weekly).
 _ISO = {
@@ -87,8 +88,27 @@ _UNIT_DAYS = {"y": 365.0, "m": 30.0, "w": 7.0, "d": 1.0}
 _TIME_UNIT_DAYS = {"h": 1 / 24, "m": 1 / 1440, "s": 1 / 86400}
 
 
+# Words agencies wrap around a frequency ("Data are updated daily.") that do not change it.
+_FILLER_WORDS = frozenset(
+    {
+        "data",
+        "are",
+        "is",
+        "the",
+        "dataset",
+        "this",
+        "updated",
+        "update",
+        "updates",
+        "refreshed",
+        "published",
+    }
+)
+
+
 def wording_key(value: str) -> str:
-    return re.sub(r"[^a-z0-9/.]+", "", value.lower())
+    words = re.findall(r"[a-z0-9/]+(?:\.[0-9]+)?[a-z]*", value.lower())
+    return "".join(word for word in words if word not in _FILLER_WORDS)
 
 
 def normalize_frequency(value: str | None) -> tuple[str, bool]:

@@ -13,7 +13,6 @@ import hashlib
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -399,7 +398,3 @@ def _int(value: object) -> int | None:
 
 def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
-
-
-def count_in_scope(rows: Iterable[dict[str, Any]]) -> int:
-    return sum(1 for row in rows if row["in_scope"])

@@ -5,12 +5,11 @@ import itertools
 import dagster as dg
 
 from ctdata_pipeline.harvest.http import HarvestError
-from ctdata_pipeline.metadata import table_preview
+from ctdata_pipeline.metadata import OWNERS, table_preview
 from ctdata_pipeline.partitions import night_and_portal
 from ctdata_pipeline.resources import HarvestStaging, PortalClient
 from ctdata_pipeline.settings import socrata_app_token
 
-OWNERS = ["team:opm-dapa"]
 PREVIEW_ROWS = 10
 
 
