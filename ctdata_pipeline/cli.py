@@ -14,13 +14,15 @@ from pathlib import Path
 import click
 import dagster as dg
 
+from ctdata_pipeline.catalog.importer import ImportRefused, import_archive
 from ctdata_pipeline.code_location import demo_definitions, live_definitions
-from ctdata_pipeline.jobs import NIGHTLY_JOB
+from ctdata_pipeline.demo.generator import DEMO_NIGHTS
+from ctdata_pipeline.jobs import NIGHTLY_JOB, RECOMPUTE_JOB
 from ctdata_pipeline.partitions import night_key, today_in_new_york
 from ctdata_pipeline.portals import PortalFileError
 from ctdata_pipeline.resources import DemoPortalClient
 from ctdata_pipeline.settings import Settings
-from ctdata_pipeline.warehouse import connect
+from ctdata_pipeline.warehouse import connect, scalar
 
 DAGSTER_YAML = """\
 # Written by ctdata: the Dagster instance that records ctdata's runs (and `dagster dev`'s).
@@ -61,9 +63,10 @@ def run_nights(
     nights: Sequence[tuple[date, str]],
     instance: dg.DagsterInstance,
     log_level: str,
+    job_name: str = NIGHTLY_JOB,
 ) -> list[NightResult]:
-    """Run the nightly job for each (night, portal) in order, recording every run."""
-    job = defs.resolve_job_def(NIGHTLY_JOB)
+    """Run a job for each (night, portal) in order, recording every run."""
+    job = defs.resolve_job_def(job_name)
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     results = []
     for snapshot_date, portal in nights:
@@ -151,7 +154,7 @@ def nightly(portals: tuple[str, ...], log_level: str) -> None:
 @main.command()
 @click.option(
     "--nights",
-    default=14,
+    default=DEMO_NIGHTS,
     show_default=True,
     type=click.IntRange(1, 400),
     help="How many nights to simulate, ending today.",
@@ -182,6 +185,7 @@ def demo(nights: int, seed: int, log_level: str) -> None:
         results = run_nights(defs, plan, instance, log_level)
     failed = [result for result in results if not result.success]
     _print_demo_snapshots(settings.db_path, portal_names, story.night_dates())
+    _print_headlines(settings.db_path, portal_names, story.first_night, story.last_night)
     click.echo(f"DuckDB file:   {settings.db_path}")
     click.echo(f"Dagster home:  {home} ({len(results)} runs recorded)")
     click.echo(f"Wall time:     {time.monotonic() - started:.1f}s")
@@ -191,6 +195,76 @@ def demo(nights: int, seed: int, log_level: str) -> None:
             + "; ".join(f"{r.snapshot_date} {r.portal}: {r.reason}" for r in failed),
             code=1,
         )
+
+
+@main.command("import")
+@click.option("--portal", "portal_name", required=True, help="The portal the file is a catalog of.")
+@click.option("--date", "night", required=True, help="The night it was saved (YYYY-MM-DD).")
+@click.argument("archive", type=click.Path(path_type=Path))
+@click.option(
+    "--log-level",
+    default="WARNING",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]),
+)
+def import_archive_command(portal_name: str, night: str, archive: Path, log_level: str) -> None:
+    """Add a real past snapshot from an archived catalog file: a saved Discovery API response
+    (Socrata portals) or a saved data.json (DCAT portals). Then compute that night's metrics
+    and board tables, and the next stored night's (its changes are counted against this one)."""
+    settings = Settings.from_env()
+    try:
+        portal_file = settings.load_portals()
+        defs = live_definitions(settings)
+        portal = portal_file.get(portal_name)
+    except (PortalFileError, KeyError) as error:
+        _fail(f"ctdata import: {error}".replace('"', ""), code=2)
+    try:
+        snapshot_date = date.fromisoformat(night)
+    except ValueError:
+        _fail(f"ctdata import: --date {night!r} is not a date (YYYY-MM-DD)", code=2)
+    conn = connect(settings.db_path)
+    try:
+        written = import_archive(
+            conn, portal, snapshot_date, archive, min_ratio=portal_file.guard_ratio(portal)
+        )
+        following = scalar(
+            conn,
+            "SELECT min(snapshot_date) FROM catalog.snapshots "
+            "WHERE portal = ? AND snapshot_date > ?",
+            [portal.name, snapshot_date],
+        )
+    except ImportRefused as refusal:
+        _fail(f"ctdata import: {refusal}", code=1)
+    finally:
+        conn.close()
+    ensure_dagster_home()
+    nights = [snapshot_date] + ([following] if following else [])
+    with dg.DagsterInstance.get() as instance:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key="catalog_snapshot",
+                partition=night_key(snapshot_date, portal.name),
+                description=f"Imported from {archive.name}",
+                metadata={
+                    "dagster/row_count": written.assets_total,
+                    "datasets_in_scope": written.datasets_in_scope,
+                    "origin": "import",
+                    "archive": archive.name,
+                },
+            )
+        )
+        results = run_nights(
+            defs, [(n, portal.name) for n in nights], instance, log_level, RECOMPUTE_JOB
+        )
+    click.echo(
+        f"{portal.name} {snapshot_date}: imported {written.assets_total} assets "
+        f"({written.datasets_in_scope} in scope) from {archive}"
+    )
+    for result in results:
+        status = "ok" if result.success else f"FAILED: {result.reason}"
+        click.echo(f"{result.snapshot_date} {result.portal}: metrics and board tables {status}")
+    if any(not result.success for result in results):
+        _fail("ctdata import: the snapshot was stored but its metrics failed (see above)", 1)
 
 
 def _print_demo_snapshots(db_path: Path, portals: list[str], nights: list[date]) -> None:
@@ -220,6 +294,44 @@ def _print_demo_snapshots(db_path: Path, portals: list[str], nights: list[date])
                 f"{'-':>28}" if total is None else f"{f'{total} assets, {in_scope} in scope':>28}"
             )
         click.echo(f"{night}  " + "".join(cells))
+
+
+HEADLINES = (
+    ("MD-1", "pct_missing_metadata", "missing metadata"),
+    ("MD-2", "pct_meets_ct_standard", "meets CT's standard"),
+    ("FR-2", "pct_stale", "stale"),
+    ("FR-3", "pct_freshness_unknown", "freshness unknown"),
+)
+
+
+def _print_headlines(db_path: Path, portals: list[str], first: date, last: date) -> None:
+    """The plan's headline percentages, first night against last."""
+    conn = connect(db_path, read_only=True)
+    try:
+        values = {
+            (portal, metric, night): value
+            for portal, metric, night, value in conn.execute(
+                """
+                SELECT portal, metric, snapshot_date, value FROM board.plan_metrics
+                WHERE agency IS NULL AND snapshot_date IN (?, ?) AND portal IN (SELECT unnest(?))
+                """,
+                [first, last, portals],
+            ).fetchall()
+        }
+    finally:
+        conn.close()
+    click.echo(f"\nheadline (% of in-scope datasets)   {first} -> {last}")
+    for portal in portals:
+        for metric_id, metric, label in HEADLINES:
+            before, after = values.get((portal, metric, first)), values.get((portal, metric, last))
+            click.echo(
+                f"  {portal:<22} {metric_id:<5} {label:<20} {_percent(before):>7} -> "
+                f"{_percent(after):>7}"
+            )
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}%"
 
 
 def _fail(message: str, code: int) -> None:

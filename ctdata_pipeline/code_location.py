@@ -6,10 +6,12 @@ import os
 
 import dagster as dg
 
+from ctdata_pipeline.board.assets import build_board_assets
 from ctdata_pipeline.catalog.assets import build_catalog_assets
 from ctdata_pipeline.demo.portals import demo_portal_file
 from ctdata_pipeline.harvest.assets import build_harvest_assets
-from ctdata_pipeline.jobs import build_nightly_job, build_nightly_schedule
+from ctdata_pipeline.jobs import build_nightly_job, build_nightly_schedule, build_recompute_job
+from ctdata_pipeline.metrics.assets import build_metric_assets
 from ctdata_pipeline.partitions import nightly_partitions, today_in_new_york
 from ctdata_pipeline.portals import PortalFile
 from ctdata_pipeline.resources import (
@@ -35,11 +37,14 @@ def build_definitions(
     )
     [harvested_catalog] = build_harvest_assets(partitions, retry_policy)
     [catalog_snapshot] = build_catalog_assets(partitions, harvested_catalog)
-    assets = [harvested_catalog, catalog_snapshot]
+    [compute_plan_metrics] = build_metric_assets(partitions, catalog_snapshot)
+    [publish_board_tables] = build_board_assets(partitions)
+    assets = [harvested_catalog, catalog_snapshot, compute_plan_metrics, publish_board_tables]
     nightly_job = build_nightly_job(assets)
+    recompute_job = build_recompute_job([compute_plan_metrics, publish_board_tables])
     return dg.Definitions(
         assets=assets,
-        jobs=[nightly_job],
+        jobs=[nightly_job, recompute_job],
         schedules=[build_nightly_schedule(nightly_job)],
         resources={
             "portal_client": portal_client,

@@ -8,6 +8,7 @@ import dagster as dg
 
 NIGHTLY_JOB = "nightly_job"
 NIGHTLY_SCHEDULE = "nightly_schedule"
+RECOMPUTE_JOB = "recompute_job"
 
 
 def build_nightly_job(assets: Sequence[dg.AssetsDefinition]) -> dg.UnresolvedAssetJobDefinition:
@@ -19,6 +20,20 @@ def build_nightly_job(assets: Sequence[dg.AssetsDefinition]) -> dg.UnresolvedAss
             "the Board reads from it. The schedule launches one run per portal."
         ),
         tags={"ctdata/job": "nightly"},
+    )
+
+
+def build_recompute_job(
+    assets: Sequence[dg.AssetsDefinition],
+) -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        name=RECOMPUTE_JOB,
+        selection=dg.AssetSelection.assets(*assets),
+        description=(
+            "Recompute a night's metrics and board tables from its stored snapshot, without "
+            "harvesting: after an import, a definition change, or for a backfill of past nights."
+        ),
+        tags={"ctdata/job": "recompute"},
     )
 
 

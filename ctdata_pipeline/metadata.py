@@ -25,3 +25,30 @@ def _cell(value: Any) -> str | int | float | bool:
     if isinstance(value, bool | int | float | str):
         return value
     return str(value)
+
+
+def column_schema(columns: dict[str, tuple[str, str]]) -> dg.TableSchema:
+    """A table's column schema for the UI: name -> (type, description)."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name, sql_type, description=description)
+            for name, (sql_type, description) in columns.items()
+        ]
+    )
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A small markdown table; cells are escaped so text cannot break or style the table."""
+    lines = [
+        "| " + " | ".join(_markdown_cell(h) for h in headers) + " |",
+        "|" + "---|" * len(headers),
+    ]
+    lines += ["| " + " | ".join(_markdown_cell(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _markdown_cell(value: object) -> str:
+    text = " ".join(str(value).split())
+    for character in "\\|*_`[]<>#":
+        text = text.replace(character, "\\" + character)
+    return text

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
 NEW_YORK = ZoneInfo("America/New_York")
 FIRST_NIGHT = "2020-01-01"
+HARVEST_TIME = time(2, 0)  # the nightly schedule's hour, New York time
 DATE = "date"
 PORTAL = "portal"
 
@@ -35,6 +36,12 @@ def night_and_portal(context: dg.AssetExecutionContext) -> tuple[date, str]:
 
 def night_key(snapshot_date: date, portal: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({DATE: snapshot_date.isoformat(), PORTAL: portal})
+
+
+def night_instant(night: date) -> datetime:
+    """The UTC instant a night's snapshot stands for when it was not taken live (a demo night,
+    an archive): 02:00 New York time, the nightly schedule's hour."""
+    return datetime.combine(night, HARVEST_TIME, tzinfo=NEW_YORK).astimezone(UTC)
 
 
 def today_in_new_york(now: datetime | None = None) -> date:

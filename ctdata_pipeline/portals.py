@@ -114,6 +114,10 @@ class PortalFile(BaseModel):
 
     portals: tuple[Portal, ...]
     min_in_scope_ratio: float = 0.5
+    # Asset checks (WARN): in-scope datasets moving by more than this share in one night, and a
+    # percentage metric moving by more than this many points in one night.
+    in_scope_change_warn: float = 0.10
+    metric_change_warn_points: float = 10.0
 
     def get(self, name: str) -> Portal:
         for portal in self.portals:
@@ -162,7 +166,7 @@ def parse_portal_document(document: object, source: str) -> PortalFile:
     entries = document["portals"]
     if not isinstance(entries, list) or not entries:
         raise PortalFileError(f"portal file {source}: 'portals' must be a non-empty list")
-    unknown_top = sorted(set(document) - {"portals", "shrink_guard"})
+    unknown_top = sorted(set(document) - {"portals", "shrink_guard", "checks"})
     if unknown_top:
         raise PortalFileError(f"portal file {source}: unknown key(s) {', '.join(unknown_top)}")
 
@@ -175,22 +179,31 @@ def parse_portal_document(document: object, source: str) -> PortalFile:
             )
         seen.add(portal.name)
 
-    guard = document.get("shrink_guard") or {}
-    try:
-        return PortalFile(portals=tuple(portals), **_guard_options(guard))
-    except (ValidationError, ValueError) as error:
-        raise PortalFileError(
-            f"portal file {source}: shrink_guard: {_first_problem(error)}"
-        ) from None
+    options: dict[str, float] = {}
+    for section, limits in (("shrink_guard", _GUARD_OPTIONS), ("checks", _CHECK_OPTIONS)):
+        try:
+            options.update(_section_options(document.get(section) or {}, limits))
+        except ValueError as error:
+            raise PortalFileError(f"portal file {source}: {section}: {error}") from None
+    return PortalFile(portals=tuple(portals), **options)
 
 
-def _guard_options(guard: object) -> dict[str, float]:
-    if not isinstance(guard, dict) or set(guard) - {"min_in_scope_ratio"}:
-        raise ValueError("must be a mapping with only min_in_scope_ratio")
-    ratio = guard.get("min_in_scope_ratio", 0.5)
-    if not isinstance(ratio, int | float) or not 0 <= ratio <= 1:
-        raise ValueError("min_in_scope_ratio must be a number from 0 to 1")
-    return {"min_in_scope_ratio": float(ratio)}
+# option -> (smallest, largest) allowed value
+_GUARD_OPTIONS = {"min_in_scope_ratio": (0.0, 1.0)}
+_CHECK_OPTIONS = {"in_scope_change_warn": (0.0, 1.0), "metric_change_warn_points": (0.0, 100.0)}
+
+
+def _section_options(section: object, limits: dict[str, tuple[float, float]]) -> dict[str, float]:
+    if not isinstance(section, dict) or set(section) - set(limits):
+        raise ValueError(f"must be a mapping of {', '.join(limits)}")
+    options = {}
+    for name, value in section.items():
+        low, high = limits[name]
+        number_ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number_ok or not low <= value <= high:
+            raise ValueError(f"{name} must be a number from {low:g} to {high:g}")
+        options[name] = float(value)
+    return options
 
 
 def _parse_entry(entry: object, index: int, source: str) -> Portal:

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from ctdata_pipeline.demo.generator import DemoStory
+from ctdata_pipeline.demo.generator import DEMO_NIGHTS, DemoStory
 from ctdata_pipeline.demo.portals import demo_portal_file, running_demo_portals
 from ctdata_pipeline.harvest.dcat import harvest_dcat
 from ctdata_pipeline.harvest.http import HarvestError
@@ -82,7 +82,7 @@ class DemoPortalClient(PortalClient):
     HTTP like any portal. Demo portals answer as of any night of their story."""
 
     last_night: str = Field(description="The story's last night (YYYY-MM-DD).")
-    nights: int = Field(default=14, description="How many nights the story spans.")
+    nights: int = Field(default=DEMO_NIGHTS, description="How many nights the story spans.")
     seed: int = Field(default=2025, description="Random seed of the generated catalogs.")
     scale: float = Field(default=1.0, description="Catalog size; 1.0 is about data.ct.gov's.")
 

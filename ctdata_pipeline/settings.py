@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ctdata_pipeline.portals import DEFAULT_PORTALS_FILE, PortalFile, load_portal_file
+from ctdata_pipeline.warehouse import check_database_name
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Settings:
     def from_env(cls, cwd: Path | None = None) -> Settings:
         cwd = cwd or Path.cwd()
         db_path = _path_from_env("CTDATA_DB", cwd / "data" / "ctdata.duckdb", cwd)
+        check_database_name(db_path)
         return cls(
             db_path=db_path,
             report_dir=_path_from_env("CTDATA_REPORT_DIR", cwd / "reports", cwd),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -35,8 +36,26 @@ class DuckDBWarehouse(dg.ConfigurableResource):
             conn.close()
 
 
+# DuckDB names a file's catalog after the file, so a file named like one of the pipeline's
+# schemas ("metrics.duckdb") would make `metrics.datasets` ambiguous.
+RESERVED_FILE_NAMES = frozenset({"catalog", "metrics", "board", "main", "temp", "system", "memory"})
+
+
+class WarehouseNameError(ValueError):
+    """The DuckDB file's name cannot be used."""
+
+
+def check_database_name(path: Path) -> None:
+    if path.stem.lower() in RESERVED_FILE_NAMES:
+        raise WarehouseNameError(
+            f"CTDATA_DB {path}: DuckDB would name the file's catalog {path.stem!r}, the same as "
+            f"one of the pipeline's schemas; choose another file name (e.g. ctdata.duckdb)"
+        )
+
+
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the file, waiting (with backoff) while another process holds its lock."""
+    check_database_name(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     retrying = tenacity.Retrying(
@@ -48,6 +67,23 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     conn = retrying(duckdb.connect, str(path), read_only=read_only)
     conn.execute("SET TimeZone = 'UTC'")
     return conn
+
+
+def first_row(
+    conn: duckdb.DuckDBPyConnection, query: str, parameters: Sequence[Any] | None = None
+) -> tuple[Any, ...] | None:
+    """The first row of a query, read to the end (DuckDB 2 keeps a half-read result open and
+    refuses the connection's next relational call)."""
+    rows = conn.execute(query, parameters or []).fetchall()
+    return rows[0] if rows else None
+
+
+def scalar(
+    conn: duckdb.DuckDBPyConnection, query: str, parameters: Sequence[Any] | None = None
+) -> Any:
+    """The single value a query returns."""
+    row = first_row(conn, query, parameters)
+    return row[0] if row else None
 
 
 def _is_lock_conflict(error: BaseException) -> bool:

@@ -18,8 +18,8 @@ import yaml
 
 from ctdata_pipeline.cli import NightResult, run_nights
 from ctdata_pipeline.code_location import build_definitions
-from ctdata_pipeline.demo.generator import night_instant
 from ctdata_pipeline.demo.server import Hook, PortalServer
+from ctdata_pipeline.partitions import night_instant
 from ctdata_pipeline.resources import LivePortalClient
 from ctdata_pipeline.settings import Settings
 
@@ -187,3 +187,117 @@ class Pipeline:
     @property
     def db_path(self) -> Path:
         return self.settings.db_path
+
+
+# --- hand-built nights for the metric tests -------------------------------------------------
+
+NYC_TEMPLATE = "socrata/catalog_v1_data.cityofnewyork.us_limit7_2025-04-27.json"
+FCC_TEMPLATE = "dcat/socrata/dcat-us-1.1/opendata.fcc.gov_data.json_2025-02-04.json"
+
+
+def socrata_record(
+    asset_id: str,
+    *,
+    title: str = "Accidental Drug Related Deaths by Town",
+    description: str | None = None,
+    tags: list[str] | None = None,
+    category: str | None = "Health and Human Services",
+    agency: str | None = "Department of Public Health",
+    frequency: str | None = "Annually",
+    license: str | None = "Public Domain",
+    data_updated_at: str | None = "2026-01-01T00:00:00.000Z",
+    **resource: Any,
+) -> dict[str, Any]:
+    """A real Discovery API result (NYC's first, re-keyed to data.ct.gov) with the fields a
+    metric reads set by hand. Extra keyword arguments override `resource` fields."""
+    record = copy.deepcopy(load_realdata(NYC_TEMPLATE)["results"][0])
+    defaults = {
+        "id": asset_id,
+        "name": title,
+        "description": description if description is not None else "Deaths " * 20,
+        "data_updated_at": data_updated_at,
+        "updatedAt": data_updated_at,
+        "metadata_updated_at": "2026-01-01T00:00:00.000Z",
+        "publication_date": "2020-01-01T00:00:00.000Z",
+        "createdAt": "2015-01-01T00:00:00.000Z",
+        "provenance": "official",
+        "parent_fxf": [],
+        "type": "dataset",
+    }
+    record["resource"].update({**defaults, **resource})
+    classification = record["classification"]
+    classification["domain_tags"] = ["overdose", "ct"] if tags is None else tags
+    if category is None:
+        classification.pop("domain_category", None)
+    else:
+        classification["domain_category"] = category
+    custom = {"Agency_Agency": agency, "Details_Update-Frequency": frequency}
+    classification["domain_metadata"] = [
+        {"key": key, "value": value} for key, value in custom.items() if value is not None
+    ]
+    record["metadata"] = {"domain": "data.ct.gov"}
+    if license is not None:
+        record["metadata"]["license"] = license
+    record["permalink"] = f"https://data.ct.gov/d/{asset_id}"
+    return record
+
+
+def dcat_dataset(identifier: str, **fields: Any) -> dict[str, Any]:
+    """A real data.json dataset (FCC's first) with the fields a metric reads set by hand; a field
+    given as None is removed."""
+    dataset = copy.deepcopy(load_realdata(FCC_TEMPLATE)["dataset"][0])
+    dataset.update(identifier=identifier, **fields)
+    return {key: value for key, value in dataset.items() if value is not None}
+
+
+def store_night(
+    conn: Any,
+    portal: Any,
+    night: date,
+    records: list[dict[str, Any]],
+    snapshot_time: datetime | None = None,
+) -> None:
+    """Store hand-built records as the portal's snapshot of `night`, as the catalog step does."""
+    from ctdata_pipeline.catalog.store import ensure_schema, stage_records, write_snapshot
+    from ctdata_pipeline.harvest.dcat import dcat_asset_id
+    from ctdata_pipeline.harvest.staging import HarvestSummary
+
+    ensure_schema(conn)
+    ids = [
+        record["resource"]["id"] if portal.kind == "socrata" else dcat_asset_id(record)
+        for record in records
+    ]
+    summary = HarvestSummary(
+        portal=portal.name,
+        kind=portal.kind,
+        snapshot_date=night,
+        snapshot_time=snapshot_time or night_instant(night),
+        source_url="test",
+        assets=len(records),
+        result_set_size=len(records),
+        pages=1,
+        paging="offset",
+        duplicates_dropped=0,
+        seconds=0.0,
+    )
+    report = stage_records(conn, portal, ((i, r, None) for i, r in zip(ids, records, strict=True)))
+    write_snapshot(conn, portal, summary, report, origin="harvest", min_ratio=None)
+
+
+def metrics_of(conn: Any, portal: str, night: date, agency: str | None = None) -> dict[str, Any]:
+    """metric -> (numerator, denominator, value, note) for the whole portal or one agency."""
+    rows = conn.execute(
+        "SELECT metric, numerator, denominator, value, note FROM board.plan_metrics "
+        "WHERE portal = ? AND snapshot_date = ? AND agency IS NOT DISTINCT FROM ?",
+        [portal, night, agency],
+    ).fetchall()
+    return {metric: tuple(rest) for metric, *rest in rows}
+
+
+def assessed(conn: Any, portal: str, night: date) -> dict[str, dict[str, Any]]:
+    """asset_id -> its row of metrics.datasets."""
+    cursor = conn.execute(
+        "SELECT * FROM metrics.datasets WHERE portal = ? AND snapshot_date = ?", [portal, night]
+    )
+    columns = [column[0] for column in cursor.description]
+    return {row[2]: dict(zip(columns, row, strict=True)) for row in cursor.fetchall()}

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from ctdata_pipeline.demo.generator import DEMO_NIGHTS
 from ctdata_pipeline.partitions import today_in_new_york
 from ctdata_pipeline_tests.support import portal_entry, serve, socrata_catalog, write_portal_file
 
@@ -52,9 +53,9 @@ def test_ctdata_demo_end_to_end_in_a_fresh_folder(tmp_path):
 
     rows = snapshots(db_path)
     nights = sorted({row[0] for row in rows})
-    assert len(nights) == 14 and nights[-1] == today_in_new_york()
+    assert len(nights) == DEMO_NIGHTS and nights[-1] == today_in_new_york()
     assert {row[1] for row in rows} == {"demo.data.ct.gov", "demo.geodata.ct.gov"}
-    assert len(rows) == 28
+    assert len(rows) == 2 * DEMO_NIGHTS
     socrata_totals = [row[2] for row in rows if row[1] == "demo.data.ct.gov"]
     assert len(set(socrata_totals)) > 3  # the catalog changed from night to night
     for snapshot_date, _, total, _ in rows:  # the printed table says the same
@@ -64,7 +65,7 @@ def test_ctdata_demo_end_to_end_in_a_fresh_folder(tmp_path):
     assert (home / "dagster.yaml").exists()
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
-    assert len(runs) == 28 and all(run.is_success for run in runs)
+    assert len(runs) == 2 * DEMO_NIGHTS and all(run.is_success for run in runs)
     assert {run.tags["dagster/partition/portal"] for run in runs} == {
         "demo.data.ct.gov",
         "demo.geodata.ct.gov",

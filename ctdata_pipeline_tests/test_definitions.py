@@ -38,9 +38,17 @@ def test_the_live_and_demo_locations_load(defs, monkeypatch):
 
 def test_every_asset_says_what_it_means_and_who_owns_it(defs):
     specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
-    assert set(specs) == {"harvested_catalog", "catalog_snapshot"}
-    assert specs["harvested_catalog"].group_name == "harvest"
-    assert specs["catalog_snapshot"].group_name == "catalog"
+    groups = {key: spec.group_name for key, spec in specs.items()}
+    assert groups == {
+        "harvested_catalog": "harvest",
+        "catalog_snapshot": "catalog",
+        "dataset_assessments": "metrics",
+        "plan_metrics": "metrics",
+        "missing_metadata": "board",
+        "stale_datasets": "board",
+        "agency_scorecard": "board",
+        "catalog_changes": "board",
+    }
     for spec in specs.values():
         assert len(spec.description) > 100
         assert spec.owners == ["team:opm-dapa"]

@@ -8,9 +8,10 @@ from datetime import date
 import requests
 
 from ctdata_pipeline.catalog.normalize import normalize
-from ctdata_pipeline.demo.generator import DemoStory, HubDemoFeed, SocrataDemoCatalog, night_instant
+from ctdata_pipeline.demo.generator import DemoStory, HubDemoFeed, SocrataDemoCatalog
 from ctdata_pipeline.demo.portals import DEMO_HUB, DEMO_SOCRATA, DemoPortals, demo_portal_file
 from ctdata_pipeline.demo.vocabulary import CATEGORIES
+from ctdata_pipeline.partitions import night_instant
 from ctdata_pipeline_tests.support import load_realdata
 
 STORY = DemoStory(last_night=date(2026, 5, 20), nights=14, seed=7)

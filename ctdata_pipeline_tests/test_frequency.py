@@ -41,6 +41,12 @@ MAPPED = [
     ("Data are updated daily.", "daily"),
     ("Updated daily", "daily"),
     ("Data are updated as needed", "as_needed"),
+    # CDC's data.json wordings (../shared/realdata/socrata)
+    ("Approximately Monthly", "monthly"),
+    ("Bi-annual", "semiannual"),
+    ("Archived", "historical"),
+    ("Never", "historical"),
+    ("No longer being updated", "historical"),
 ]
 # Other ISO 8601 durations: the smallest row whose f is at least the duration.
 DURATIONS = [

@@ -143,6 +143,11 @@ def test_the_environment_chooses_the_file(tmp_path, monkeypatch):
             "shrink_guard: {min_in_scope_ratio: 2}\nportals:\n  - {name: x, kind: dcat, url: 'https://d.example/x.json'}\n",
             "shrink_guard: min_in_scope_ratio must be a number from 0 to 1",
         ),
+        (
+            "checks: {metric_change_warn_points: -1}\nportals:\n"
+            "  - {name: x, kind: dcat, url: 'https://d.example/x.json'}\n",
+            "checks: metric_change_warn_points must be a number from 0 to 100",
+        ),
         ("portals: []\nextra: 1\n", "'portals' must be a non-empty list"),
         (
             "portals:\n  - {name: x, kind: dcat, url: 'https://d.example/x.json'}\nextra: 1\n",
@@ -158,6 +163,14 @@ def test_a_bad_file_gets_one_clear_error(tmp_path, text, expected):
     assert message.startswith(f"portal file {path}: ")
     assert expected in message
     assert "\n" not in message
+
+
+def test_a_database_named_like_a_schema_is_refused(tmp_path, monkeypatch):
+    from ctdata_pipeline.warehouse import WarehouseNameError
+
+    monkeypatch.setenv("CTDATA_DB", str(tmp_path / "metrics.duckdb"))
+    with pytest.raises(WarehouseNameError, match=r"metrics\.duckdb: DuckDB would name"):
+        Settings.from_env()
 
 
 def test_a_missing_file_is_named(tmp_path):

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from ctdata_pipeline.demo.generator import night_instant
 from ctdata_pipeline.demo.server import Reply, ServedRequest
 from ctdata_pipeline.harvest.http import HarvestError
 from ctdata_pipeline.harvest.socrata import harvest_socrata
 from ctdata_pipeline.harvest.staging import StagingArea
+from ctdata_pipeline.partitions import night_instant
 from ctdata_pipeline.portals import Portal
 from ctdata_pipeline_tests.support import portal_entry, serve, socrata_catalog
 

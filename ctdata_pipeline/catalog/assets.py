@@ -15,9 +15,11 @@ from ctdata_pipeline.catalog.store import (
 from ctdata_pipeline.metadata import OWNERS, table_preview
 from ctdata_pipeline.partitions import night_and_portal
 from ctdata_pipeline.resources import HarvestStaging, PortalClient
-from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
+from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse, scalar
 
 PREVIEW_COLUMNS = ["asset_id", "asset_type", "in_scope", "title", "agency", "update_frequency"]
+IDS_UNIQUE = "asset_ids_unique"
+IN_SCOPE_BAND = "in_scope_within_band"
 
 
 def build_catalog_assets(
@@ -32,6 +34,25 @@ def build_catalog_assets(
         owners=OWNERS,
         tags={"layer": "catalog"},
         pool=DUCKDB_POOL,
+        check_specs=[
+            dg.AssetCheckSpec(
+                IDS_UNIQUE,
+                asset="catalog_snapshot",
+                blocking=True,
+                description=(
+                    "Each asset id appears once in the night's snapshot; the metrics do not run "
+                    "on a night that fails it."
+                ),
+            ),
+            dg.AssetCheckSpec(
+                IN_SCOPE_BAND,
+                asset="catalog_snapshot",
+                description=(
+                    "Warns when the in-scope dataset count moves more than in_scope_change_warn "
+                    "(portal file, default 10%) from the portal's previous snapshot."
+                ),
+            ),
+        ],
     )
     def catalog_snapshot(
         context: dg.AssetExecutionContext,
@@ -88,6 +109,12 @@ def build_catalog_assets(
                     )
             except SnapshotRefused as refusal:
                 raise dg.Failure(description=str(refusal), allow_retries=False) from None
+            duplicated_ids = scalar(
+                conn,
+                "SELECT count(*) - count(DISTINCT asset_id) FROM catalog.snapshot_assets "
+                "WHERE snapshot_date = ? AND portal = ?",
+                [snapshot_date, portal_name],
+            )
             preview = conn.execute(
                 f"""
                 SELECT {", ".join(PREVIEW_COLUMNS)} FROM catalog.assets
@@ -101,10 +128,39 @@ def build_catalog_assets(
             area.discard(portal_name, snapshot_date)
         _log_report(context, written)
         return dg.MaterializeResult(
-            metadata=_snapshot_metadata(written, preview.to_dict("records"))
+            metadata=_snapshot_metadata(written, preview.to_dict("records")),
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=IDS_UNIQUE,
+                    passed=duplicated_ids == 0,
+                    metadata={"duplicated_ids": duplicated_ids},
+                ),
+                _in_scope_band_result(written, portal_file.in_scope_change_warn),
+            ],
         )
 
     return [catalog_snapshot]
+
+
+def _in_scope_band_result(written: SnapshotWritten, band: float) -> dg.AssetCheckResult:
+    previous = written.previous_in_scope
+    if not previous:
+        change = None
+        passed, description = True, "no previous snapshot to compare with"
+    else:
+        change = (written.datasets_in_scope - previous) / previous
+        passed = abs(change) <= band
+        description = (
+            f"{written.datasets_in_scope} in-scope datasets against {previous} on "
+            f"{written.previous_date} ({change:+.1%}; warning above {band:.0%})"
+        )
+    return dg.AssetCheckResult(
+        check_name=IN_SCOPE_BAND,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata={"change": change if change is not None else 0.0, "band": band},
+    )
 
 
 def _log_report(context: dg.AssetExecutionContext, written: SnapshotWritten) -> None:

@@ -69,6 +69,10 @@ _WORDING = {
     "historicalonly": "historical",
     "nolonger": "historical",
     "nolongerarchived": "historical",
+    "nolongerbeing": "historical",
+    "archived": "historical",
+    "archive": "historical",
+    "never": "historical",
 }
 # Fixed ISO 8601 durations named in FR-0 (R/P0.5M is semimonthly, i.e. bi-weekly).
 _ISO = {
@@ -90,19 +94,8 @@ _TIME_UNIT_DAYS = {"h": 1 / 24, "m": 1 / 1440, "s": 1 / 86400}
 
 # Words agencies wrap around a frequency ("Data are updated daily.") that do not change it.
 _FILLER_WORDS = frozenset(
-    {
-        "data",
-        "are",
-        "is",
-        "the",
-        "dataset",
-        "this",
-        "updated",
-        "update",
-        "updates",
-        "refreshed",
-        "published",
-    }
+    {"data", "are", "is", "the", "dataset", "this", "updated", "update", "updates", "refreshed"}
+    | {"published", "approximately", "about", "roughly"}
 )
 
 

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from ctdata_pipeline.catalog.dcat_schema import dcat_us_errors
 from ctdata_pipeline.catalog.frequency import normalize_frequency
 from ctdata_pipeline.catalog.text import clean_list, clean_text, has_template
 from ctdata_pipeline.portals import Portal
 
 # Bump when a rule below changes, so stored versions are re-normalized instead of reused.
-NORMALIZER_VERSION = 1
+NORMALIZER_VERSION = 2
 
 ASSET_COLUMNS: dict[str, str] = {
     "asset_type": "VARCHAR",
@@ -60,6 +61,9 @@ ASSET_COLUMNS: dict[str, str] = {
     "identifier": "VARCHAR",
     "access_level": "VARCHAR",
     "template_fields": "VARCHAR[]",
+    "described_by": "VARCHAR",
+    "schema_valid": "BOOLEAN",
+    "schema_errors": "VARCHAR[]",
 }
 # Numbers that move every night; kept per night, apart from the (deduplicated) record.
 COUNTER_COLUMNS = ("views_last_week", "views_last_month", "views_total", "downloads_total")
@@ -209,6 +213,9 @@ def normalize_socrata(portal: Portal, result: dict[str, Any]) -> tuple[dict[str,
         "template_fields": _template_fields(
             {"name": resource.get("name"), "description": resource.get("description")}
         ),
+        "described_by": None,
+        "schema_valid": None,  # DCAT-US validity applies to DCAT feeds
+        "schema_errors": [],
     }
     return row, mapped
 
@@ -241,6 +248,7 @@ def normalize_dcat(dataset: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     # DCAT has one `modified` date: it stands for both data and metadata updates.
     modified = parse_timestamp(dataset.get("modified"))
     themes = clean_list(dataset.get("theme"))
+    schema_errors = dcat_us_errors(dataset)
     row = {
         "asset_type": "dataset",
         "in_scope": True,
@@ -289,6 +297,9 @@ def normalize_dcat(dataset: dict[str, Any]) -> tuple[dict[str, Any], bool]:
                 "identifier": dataset.get("identifier"),
             }
         ),
+        "described_by": _url_or_none(dataset.get("describedBy")),
+        "schema_valid": not schema_errors,
+        "schema_errors": schema_errors,
     }
     return row, mapped
 

@@ -35,6 +35,7 @@ from ctdata_pipeline.catalog.normalize import (
 )
 from ctdata_pipeline.harvest.staging import HarvestSummary
 from ctdata_pipeline.portals import Portal
+from ctdata_pipeline.warehouse import first_row, scalar
 
 CHUNK_ROWS = 5000
 STAGED = "staged_assets"
@@ -53,7 +54,7 @@ def _column_list(columns: dict[str, str]) -> str:
     return ",\n    ".join(f"{name} {sql_type}" for name, sql_type in columns.items())
 
 
-SCHEMA_SQL = f"""
+TABLES_SQL = f"""
 CREATE SCHEMA IF NOT EXISTS catalog;
 CREATE SEQUENCE IF NOT EXISTS catalog.asset_version_ids;
 
@@ -88,6 +89,9 @@ CREATE TABLE IF NOT EXISTS catalog.snapshot_assets (
     {_column_list(_COUNTER_TYPES)}
 );
 
+"""
+
+VIEWS_SQL = f"""
 CREATE OR REPLACE VIEW catalog.assets AS
 SELECT
     m.snapshot_date,
@@ -99,6 +103,38 @@ SELECT
 FROM catalog.snapshot_assets AS m
 JOIN catalog.snapshots AS s USING (snapshot_date, portal)
 JOIN catalog.asset_versions AS v USING (version_id);
+
+-- In-scope datasets added, removed or renamed between a portal's night and its previous
+-- snapshot (INV-2 and board.catalog_changes). No rows on a portal's first snapshot.
+CREATE OR REPLACE MACRO catalog.changes(portal_name, night) AS TABLE
+WITH previous AS (
+    SELECT max(snapshot_date) AS snapshot_date
+    FROM catalog.snapshots
+    WHERE portal = portal_name AND snapshot_date < night
+),
+tonight AS (
+    SELECT asset_id, title, agency FROM catalog.assets
+    WHERE portal = portal_name AND snapshot_date = night AND in_scope
+),
+before AS (
+    SELECT asset_id, title, agency FROM catalog.assets
+    WHERE portal = portal_name AND in_scope
+      AND snapshot_date = (SELECT snapshot_date FROM previous)
+)
+SELECT 'added' AS change, t.asset_id, t.title, t.agency, NULL AS previous_title,
+       (SELECT snapshot_date FROM previous) AS previous_date
+FROM tonight AS t
+WHERE (SELECT snapshot_date FROM previous) IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM before AS b WHERE b.asset_id = t.asset_id)
+UNION ALL
+SELECT 'removed', b.asset_id, b.title, b.agency, b.title, (SELECT snapshot_date FROM previous)
+FROM before AS b
+WHERE NOT EXISTS (SELECT 1 FROM tonight AS t WHERE t.asset_id = b.asset_id)
+UNION ALL
+SELECT 'renamed', t.asset_id, t.title, t.agency, b.title, (SELECT snapshot_date FROM previous)
+FROM tonight AS t
+JOIN before AS b USING (asset_id)
+WHERE t.title IS DISTINCT FROM b.title;
 
 CREATE OR REPLACE VIEW catalog.raw_assets AS
 SELECT m.snapshot_date, m.portal, m.asset_id, v.record,
@@ -129,7 +165,20 @@ class SnapshotWritten:
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute(SCHEMA_SQL)
+    """Create the catalog tables, add columns that a newer normalizer introduced (nights stored
+    before keep NULL there until re-normalized), and (re)create the views."""
+    conn.execute(TABLES_SQL)
+    existing = {
+        row[0]
+        for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'catalog' AND table_name = 'asset_versions'"
+        ).fetchall()
+    }
+    for name, sql_type in ASSET_COLUMNS.items():
+        if name not in existing:
+            conn.execute(f"ALTER TABLE catalog.asset_versions ADD COLUMN {name} {sql_type}")
+    conn.execute(VIEWS_SQL)
 
 
 def stage_records(
@@ -181,7 +230,8 @@ def previous_snapshot(
     conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: date
 ) -> tuple[date, int] | None:
     """The portal's last good snapshot before `snapshot_date`: (date, in-scope datasets)."""
-    row = conn.execute(
+    row = first_row(
+        conn,
         """
         SELECT snapshot_date, datasets_in_scope
         FROM catalog.snapshots
@@ -190,7 +240,7 @@ def previous_snapshot(
         LIMIT 1
         """,
         [portal, snapshot_date],
-    ).fetchone()
+    )
     return (row[0], row[1]) if row else None
 
 
@@ -232,7 +282,7 @@ def write_snapshot(
 
     `min_ratio` None skips the shrink guard (re-normalizing records already stored)."""
     snapshot_date = summary.snapshot_date
-    assets_total = conn.execute(f"SELECT count(*) FROM {STAGED}").fetchone()[0]
+    assets_total = scalar(conn, f"SELECT count(*) FROM {STAGED}")
     previous = previous_snapshot(conn, portal.name, snapshot_date)
     if min_ratio is not None:
         check_not_shrunken(portal, assets_total, report.in_scope, previous, min_ratio)
@@ -268,14 +318,16 @@ def _replace_night(
     version_match = """
         v.portal = s.portal AND v.record_hash = s.record_hash AND v.normalizer = s.normalizer
     """
-    new_versions = conn.execute(
+    stored = ", ".join([*_KEY_COLUMNS, *ASSET_COLUMNS])
+    new_versions = scalar(
+        conn,
         f"""
-        INSERT INTO catalog.asset_versions
-        SELECT nextval('catalog.asset_version_ids'), s.* EXCLUDE ({", ".join(COUNTER_COLUMNS)})
+        INSERT INTO catalog.asset_versions (version_id, {stored})
+        SELECT nextval('catalog.asset_version_ids'), {stored}
         FROM {STAGED} AS s
         WHERE NOT EXISTS (SELECT 1 FROM catalog.asset_versions AS v WHERE {version_match})
-        """
-    ).fetchone()[0]
+        """,
+    )
     conn.execute(
         "DELETE FROM catalog.snapshot_assets WHERE snapshot_date = ? AND portal = ?", night
     )
@@ -332,14 +384,15 @@ def stored_summary(
     conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: date
 ) -> tuple[HarvestSummary, str] | None:
     """The stored night's harvest summary and origin, to re-normalize it without harvesting."""
-    row = conn.execute(
+    row = first_row(
+        conn,
         """
         SELECT kind, snapshot_time, source_url, assets_total, result_set_size, pages, paging,
                duplicates_dropped, harvest_seconds, origin
         FROM catalog.snapshots WHERE portal = ? AND snapshot_date = ?
         """,
         [portal, snapshot_date],
-    ).fetchone()
+    )
     if row is None:
         return None
     summary = HarvestSummary(

@@ -11,23 +11,19 @@ import math
 import random
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ctdata_pipeline.demo import vocabulary as words
+from ctdata_pipeline.partitions import night_instant
 
 NEW_YORK = ZoneInfo("America/New_York")
-HARVEST_TIME = time(2, 0)  # the nightly schedule's hour, New York time
 EPOCH = datetime(2014, 3, 1, tzinfo=UTC)  # data.ct.gov went live in 2014
+DEMO_NIGHTS = 7  # a week: enough for trends, quick enough to run on a laptop in well under a minute
 SOCRATA_DOMAIN = "data.ct.gov"
 HUB_SITE = "https://geodata.ct.gov"
 ID_CHARACTERS = "abcdefghijkmnpqrstuvwxyz23456789"
-
-
-def night_instant(night: date) -> datetime:
-    """The UTC instant of a night's harvest: 02:00 in New York on that date."""
-    return datetime.combine(night, HARVEST_TIME, tzinfo=NEW_YORK).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -35,7 +31,7 @@ class DemoStory:
     """Which nights the demo simulates, how big the catalogs are, and the random seed."""
 
     last_night: date
-    nights: int = 14
+    nights: int = DEMO_NIGHTS
     seed: int = 2025
     scale: float = 1.0  # 1.0 is about data.ct.gov's size: ~650 datasets, ~1,100 assets
 
@@ -178,8 +174,9 @@ class SocrataDemoCatalog:
         )[0]
         category = rng.choice(categories)
         topic = rng.choice(words.TOPICS[category])
-        geography = rng.choice(words.GEOGRAPHIES)
-        title = f"{topic} {geography}".strip()
+        geography = "" if " by " in topic else rng.choice(words.GEOGRAPHIES)
+        parts = (topic, rng.choice(words.QUALIFIERS), geography)
+        title = " ".join(part for part in parts if part)
         if rng.random() < 0.25:
             title += f" {rng.randint(2015, 2025)}"
         elif rng.random() < 0.05:
@@ -245,14 +242,10 @@ class SocrataDemoCatalog:
         for name in names:
             field_name = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
             datatype = rng.choice(("Text", "Number", "Calendar date", "Text"))
-            if documented == "all" or (documented == "some" and rng.random() < 0.5):
-                description = rng.choice(
-                    (
-                        f"The {name.lower()} of the record, as reported.",
-                        name,
-                        f"{name} ({datatype.lower()})",
-                    )
-                )
+            if documented == "all":
+                description = f"The {name.lower()} of the record, as reported."
+            elif documented == "some" and rng.random() < 0.5:
+                description = rng.choice((f"{name} ({datatype.lower()})", name))
             else:
                 description = ""
             columns.append((name, field_name, datatype, description))

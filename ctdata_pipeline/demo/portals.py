@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date, datetime
 
-from ctdata_pipeline.demo.generator import DemoStory, HubDemoFeed, SocrataDemoCatalog, night_instant
+from ctdata_pipeline.demo.generator import DemoStory, HubDemoFeed, SocrataDemoCatalog
 from ctdata_pipeline.demo.server import PortalServer
+from ctdata_pipeline.partitions import night_instant
 from ctdata_pipeline.portals import PortalFile, parse_portal_document
 
 DEMO_SOCRATA = "demo.data.ct.gov"

@@ -192,6 +192,22 @@ TOPICS = {
 }
 
 GEOGRAPHIES = ("by Town", "by County", "Statewide", "by School District", "by Census Tract", "")
+QUALIFIERS = (
+    "",
+    "Rates",
+    "Counts",
+    "Trends",
+    "Summary",
+    "Detail",
+    "by Age Group",
+    "by Race and Ethnicity",
+    "by Month",
+    "by Fiscal Year",
+    "Quarterly Report",
+    "Annual Report",
+    "Dashboard Data",
+    "Program Participation",
+)
 
 # data.ct.gov's Update Frequency wordings as they appear on the portal, with rough shares.
 UPDATE_FREQUENCIES = (

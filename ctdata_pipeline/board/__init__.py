@@ -1,0 +1,1 @@
+"""Board: the tables the DATA Board and agency data officers read."""

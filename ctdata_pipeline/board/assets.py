@@ -1,0 +1,143 @@
+"""The board tables as assets: the work lists, the agency scorecard, the catalog's changes."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from ctdata_pipeline.board.publish import BoardInconsistent, publish_night
+from ctdata_pipeline.metadata import OWNERS, column_schema
+from ctdata_pipeline.metrics.assets import ASSESSMENTS, PLAN_METRICS
+from ctdata_pipeline.partitions import night_and_portal
+from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
+
+NIGHT = {
+    "snapshot_date": ("DATE", "The night (New York date of the harvest)."),
+    "portal": ("VARCHAR", "Portal name from the portal file."),
+}
+DATASET = {
+    "asset_id": ("VARCHAR", "The dataset's id on the portal."),
+    "title": ("VARCHAR", "The dataset's title, as published."),
+    "agency": (
+        "VARCHAR",
+        "Agency by the spec's rule (custom field, attribution, owner; DCAT: "
+        "publisher); '(no agency)' when none.",
+    ),
+}
+TABLES: dict[str, tuple[str, list, dict[str, tuple[str, str]]]] = {
+    "missing_metadata": (
+        "Work list: every in-scope dataset that fails MD-1 (missing metadata) or MD-2 (CT's "
+        "metadata standard), with the fields it misses and a link to its page.",
+        [ASSESSMENTS],
+        {
+            **NIGHT,
+            **DATASET,
+            "missing_fields": (
+                "VARCHAR[]",
+                "Every MD-2 requirement not met (MD-1's are among them).",
+            ),
+            "url": ("VARCHAR", "The dataset's page on the portal."),
+            "fails_md1": ("BOOLEAN", "Counts toward MD-1, the plan's headline."),
+            "fails_md2": ("BOOLEAN", "Does not meet CT's metadata standard."),
+            "metadata_score": ("DOUBLE", "MD-4 score, 0-100."),
+        },
+    ),
+    "stale_datasets": (
+        "Work list: every in-scope dataset that is OVERDUE or DELINQUENT for its declared update "
+        "frequency, ranked stale-but-popular first, with a link to its page.",
+        [ASSESSMENTS],
+        {
+            **NIGHT,
+            **DATASET,
+            "update_frequency": ("VARCHAR", "Declared frequency, as an FR-0 code."),
+            "data_updated_at": ("TIMESTAMPTZ", "Last data update (see timestamp_source)."),
+            "age_days": ("DOUBLE", "Days from the last data update to the snapshot."),
+            "freshness_state": ("VARCHAR", "OVERDUE or DELINQUENT."),
+            "days_overdue": ("DOUBLE", "Age minus the promised period (FR-4)."),
+            "views_last_month": ("BIGINT", "Page views in the last month."),
+            "url": ("VARCHAR", "The dataset's page on the portal."),
+            "stale_but_popular": ("BOOLEAN", "In the portal's top quartile of views (FR-9)."),
+            "timestamp_source": ("VARCHAR", "Which timestamp gave the age (FR-1 fallbacks)."),
+            "work_rank": ("INTEGER", "1 = first to fix."),
+        },
+    ),
+    "agency_scorecard": (
+        "GV-4: each agency's datasets, MD-1, MD-2, MD-4 mean score, MD-5 column coverage, FR-2, "
+        "FR-3 and US-2, each with its n; agencies with at least 5 in-scope datasets ranked by "
+        "MD-4.",
+        [PLAN_METRICS],
+        {
+            **NIGHT,
+            "agency": ("VARCHAR", "Agency."),
+            "datasets": ("INTEGER", "In-scope datasets."),
+            "md1_pct_missing_metadata": ("DOUBLE", "MD-1, percent (md1_n datasets)."),
+            "md2_pct_meets_ct_standard": ("DOUBLE", "MD-2, percent (md2_n datasets)."),
+            "md4_mean_metadata_score": ("DOUBLE", "MD-4 mean score (md4_n datasets)."),
+            "md5_column_doc_coverage": ("DOUBLE", "MD-5 column coverage, percent (md5_n columns)."),
+            "fr2_pct_stale": ("DOUBLE", "FR-2, percent (fr2_n scheduled datasets)."),
+            "fr3_pct_freshness_unknown": ("DOUBLE", "FR-3, percent (fr3_n datasets)."),
+            "us2_pct_unused": ("DOUBLE", "US-2, percent (us2_n datasets with view counts)."),
+            "ranked": ("BOOLEAN", "At least 5 in-scope datasets."),
+            "rank": ("INTEGER", "Rank by MD-4 mean score among ranked agencies."),
+        },
+    ),
+    "catalog_changes": (
+        "Every in-scope dataset added, removed or renamed since the portal's previous snapshot "
+        "(the rows INV-2 counts).",
+        [dg.AssetKey("catalog_snapshot")],
+        {
+            **NIGHT,
+            "asset_id": ("VARCHAR", "The dataset's id on the portal."),
+            "change": ("VARCHAR", "added, removed or renamed."),
+            "title": ("VARCHAR", "Title tonight (for removed: its last title)."),
+            "agency": ("VARCHAR", "Agency."),
+            "previous_title": ("VARCHAR", "Title in the previous snapshot."),
+            "previous_date": ("DATE", "The previous snapshot's night."),
+        },
+    ),
+}
+
+
+def build_board_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    specs = [
+        dg.AssetSpec(
+            table,
+            group_name="board",
+            deps=deps,
+            description=description,
+            kinds={"duckdb", "sql", "table"},
+            owners=OWNERS,
+            tags={"layer": "board"},
+            metadata={
+                "dagster/table_name": f"board.{table}",
+                "dagster/column_schema": column_schema(columns),
+            },
+        )
+        for table, (description, deps, columns) in TABLES.items()
+    ]
+
+    @dg.multi_asset(
+        name="publish_board_tables",
+        specs=specs,
+        partitions_def=partitions_def,
+        pool=DUCKDB_POOL,
+    )
+    def publish_board_tables(
+        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse
+    ) -> Iterator[dg.MaterializeResult]:
+        """Write the night's board tables from its assessments and metrics; a table that does
+        not add up to the metric it lists (stale_datasets = FR-2's OVERDUE + DELINQUENT, ...)
+        fails the step and writes nothing."""
+        snapshot_date, portal_name = night_and_portal(context)
+        with warehouse.get_connection() as conn:
+            try:
+                night = publish_night(conn, portal_name, snapshot_date)
+            except BoardInconsistent as inconsistent:
+                raise dg.Failure(description=str(inconsistent), allow_retries=False) from None
+        context.log.info(
+            f"{portal_name} {snapshot_date}: "
+            + ", ".join(f"board.{table} {rows} rows" for table, rows in night.rows.items())
+        )
+        for table, rows in night.rows.items():
+            yield dg.MaterializeResult(asset_key=table, metadata={"dagster/row_count": rows})
+
+    return [publish_board_tables]

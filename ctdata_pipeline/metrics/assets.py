@@ -1,0 +1,223 @@
+"""The metric assets: the night's per-dataset assessments and its plan metrics, computed in one
+DuckDB step and checked before they are stored."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from ctdata_pipeline.metadata import OWNERS, column_schema, markdown_table
+from ctdata_pipeline.metrics.compute import MetricsInvalid, NightMetrics, compute_night
+from ctdata_pipeline.metrics.definitions import METRICS, metric_for
+from ctdata_pipeline.partitions import night_and_portal
+from ctdata_pipeline.resources import PortalClient
+from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
+
+ASSESSMENTS = dg.AssetKey("dataset_assessments")
+PLAN_METRICS = dg.AssetKey("plan_metrics")
+VALUES_IN_RANGE = "values_in_range"
+NIGHT_TO_NIGHT_MOVES = "night_to_night_moves"
+ONE_ROW_PER_DATASET = "one_row_per_dataset"
+HEADLINE_METRICS = (
+    "assets_total",
+    "datasets_in_scope",
+    "datasets_added",
+    "datasets_removed",
+    "pct_missing_metadata",
+    "pct_meets_ct_standard",
+    "mean_metadata_score",
+    "column_doc_coverage",
+    "pct_stale",
+    "pct_freshness_unknown",
+    "stale_but_popular",
+    "pct_unused",
+    "duplicate_title_groups",
+)
+
+ASSESSMENT_COLUMNS = {
+    "snapshot_date": ("DATE", "The night."),
+    "portal": ("VARCHAR", "Portal name from the portal file."),
+    "asset_id": ("VARCHAR", "The dataset's id on the portal."),
+    "agency": ("VARCHAR", "Agency by the spec's rule; '(no agency)' when none."),
+    "md1_missing": ("VARCHAR[]", "MD-1 fields that are empty or invalid."),
+    "md2_missing": ("VARCHAR[]", "MD-2 requirements not met."),
+    "metadata_score": ("DOUBLE", "MD-4 score, 0-100."),
+    "freshness_state": ("VARCHAR", "FR-1 state."),
+    "age_days": ("DOUBLE", "Days since the last data update, at snapshot time."),
+    "days_overdue": ("DOUBLE", "FR-4: age minus the promised period, when stale."),
+    "stale_but_popular": ("BOOLEAN", "FR-9."),
+    "cadence_flag": ("VARCHAR", "FR-6 flag, or 'insufficient history'."),
+}
+PLAN_METRIC_COLUMNS = {
+    "snapshot_date": ("DATE", "The night (New York date of the harvest)."),
+    "portal": ("VARCHAR", "Portal name from the portal file."),
+    "agency": ("VARCHAR", "NULL for the whole portal, else the agency."),
+    "metric_id": ("VARCHAR", "Id in metrics.md, e.g. MD-1."),
+    "metric": ("VARCHAR", "Metric name, e.g. pct_missing_metadata."),
+    "numerator": ("DOUBLE", "What was counted."),
+    "denominator": ("DOUBLE", "What it was counted out of; NULL for counts."),
+    "value": ("DOUBLE", "Percent 0-100, count, score or days (see unit)."),
+    "metric_version": ("INTEGER", "Definition version; a change of definition bumps it."),
+    "unit": ("VARCHAR", "percent, count, score or days."),
+    "note": ("VARCHAR", "Why a value is NULL, when it is."),
+}
+
+
+def _plan_metrics_description() -> str:
+    listed = "; ".join(f"{m.metric_id} {m.title}" for m in METRICS)
+    return (
+        "The State Data Plan's metrics (metrics.md version 1) for one portal's night, for the "
+        "whole portal and for each agency, each with numerator, denominator and version, in "
+        f"board.plan_metrics: {listed}. Every night stays queryable; board.metric_trends puts "
+        "each value beside the night before."
+    )
+
+
+def build_metric_assets(
+    partitions_def: dg.PartitionsDefinition, catalog_snapshot: dg.AssetsDefinition
+) -> list[dg.AssetsDefinition]:
+    specs = [
+        dg.AssetSpec(
+            ASSESSMENTS,
+            group_name="metrics",
+            deps=[catalog_snapshot],
+            description=(
+                "Every in-scope dataset of one portal's night, assessed: which metadata it "
+                "misses (MD-1, MD-2), its metadata score (MD-4), its freshness state and how "
+                "late it is (FR-1, FR-4), whether it is stale but popular (FR-9). The work lists "
+                "of the Board are drawn from it (table metrics.datasets)."
+            ),
+            kinds={"duckdb", "sql"},
+            owners=OWNERS,
+            tags={"layer": "metrics"},
+            metadata={
+                "dagster/table_name": "metrics.datasets",
+                "dagster/column_schema": column_schema(ASSESSMENT_COLUMNS),
+            },
+        ),
+        dg.AssetSpec(
+            PLAN_METRICS,
+            group_name="metrics",
+            deps=[ASSESSMENTS],
+            description=_plan_metrics_description(),
+            kinds={"duckdb", "sql", "table"},
+            owners=OWNERS,
+            tags={"layer": "metrics"},
+            metadata={
+                "dagster/table_name": "board.plan_metrics",
+                "dagster/column_schema": column_schema(PLAN_METRIC_COLUMNS),
+            },
+        ),
+    ]
+    checks = [
+        dg.AssetCheckSpec(
+            ONE_ROW_PER_DATASET,
+            asset=ASSESSMENTS,
+            description="Each in-scope dataset is assessed exactly once per night.",
+        ),
+        dg.AssetCheckSpec(
+            VALUES_IN_RANGE,
+            asset=PLAN_METRICS,
+            description=(
+                "Every percentage is within 0-100, no numerator exceeds its denominator, no "
+                "count is negative, one value per metric and agency, and a missing value says "
+                "why. Checked before the night is written: a failing night writes nothing."
+            ),
+        ),
+        dg.AssetCheckSpec(
+            NIGHT_TO_NIGHT_MOVES,
+            asset=PLAN_METRICS,
+            description=(
+                "Warns when a percentage moves more than metric_change_warn_points (portal "
+                "file, default 10) since the portal's previous night, naming the metric and the "
+                "agency."
+            ),
+        ),
+    ]
+
+    @dg.multi_asset(
+        name="compute_plan_metrics",
+        specs=specs,
+        check_specs=checks,
+        partitions_def=partitions_def,
+        pool=DUCKDB_POOL,
+    )
+    def compute_plan_metrics(
+        context: dg.AssetExecutionContext,
+        portal_client: PortalClient,
+        warehouse: DuckDBWarehouse,
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        """Compute every plan metric of one portal's night in DuckDB."""
+        snapshot_date, portal_name = night_and_portal(context)
+        portal_file = portal_client.portal_file()
+        portal = portal_file.get(portal_name)
+        threshold = portal_file.metric_change_warn_points
+        with warehouse.get_connection() as conn:
+            try:
+                night = compute_night(conn, portal, snapshot_date)
+            except MetricsInvalid as invalid:
+                raise dg.Failure(description=str(invalid), allow_retries=False) from None
+            moves = conn.execute(
+                """
+                SELECT metric, coalesce(agency, 'whole portal'), previous_value, value
+                FROM board.metric_trends
+                WHERE snapshot_date = ? AND portal = ? AND unit = 'percent' AND abs(change) > ?
+                ORDER BY abs(change) DESC
+                """,
+                [snapshot_date, portal_name, threshold],
+            ).fetchall()
+        context.log.info(
+            f"{portal_name} {snapshot_date}: {night.datasets} datasets assessed, "
+            f"{night.metric_rows} metric values"
+        )
+        yield dg.MaterializeResult(
+            asset_key=ASSESSMENTS, metadata={"dagster/row_count": night.datasets}
+        )
+        yield dg.AssetCheckResult(
+            asset_key=ASSESSMENTS,
+            check_name=ONE_ROW_PER_DATASET,
+            passed=True,
+            metadata={"datasets": night.datasets},
+        )
+        yield dg.MaterializeResult(asset_key=PLAN_METRICS, metadata=_plan_metrics_metadata(night))
+        yield dg.AssetCheckResult(
+            asset_key=PLAN_METRICS,
+            check_name=VALUES_IN_RANGE,
+            passed=True,
+            metadata={"values_checked": night.metric_rows},
+        )
+        yield dg.AssetCheckResult(
+            asset_key=PLAN_METRICS,
+            check_name=NIGHT_TO_NIGHT_MOVES,
+            passed=not moves,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="; ".join(
+                f"{metric} ({agency}) moved from {before:.1f} to {after:.1f}"
+                for metric, agency, before, after in moves[:10]
+            )
+            or f"no percentage moved more than {threshold:g} points since the previous night",
+            metadata={"moves": len(moves), "threshold_points": threshold},
+        )
+
+    return [compute_plan_metrics]
+
+
+def _plan_metrics_metadata(night: NightMetrics) -> dict[str, object]:
+    """Row count, the headline values as numbers (keyed by portal, so each portal's series
+    plots on its own across nights), and a small table of them."""
+    headline = [(name, night.headline.get(name)) for name in HEADLINE_METRICS]
+    table = markdown_table(
+        ["metric", "id", "value"],
+        [
+            [name, metric_for(name).metric_id, "n/a" if value is None else f"{value:,.2f}"]
+            for name, value in headline
+        ],
+    )
+    return {
+        "dagster/row_count": night.metric_rows,
+        "portal_values": dg.MetadataValue.md(table),
+        **{
+            f"{night.portal}: {name}": dg.MetadataValue.float(value)
+            for name, value in headline
+            if value is not None
+        },
+    }

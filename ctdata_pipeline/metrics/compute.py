@@ -1,0 +1,270 @@
+"""Compute one portal's night of plan metrics in DuckDB and store it, checked, in one transaction.
+
+The SQL lives in metrics/sql/ (one query per metric, each marked with its metric id). Results are
+built in temporary tables, checked (no percentage outside 0-100, no numerator above its
+denominator, one row per metric and agency, one row per dataset), and only then written over the
+night's previous rows; a night that fails its checks writes nothing."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ctdata_pipeline.catalog.frequency import FREQUENCIES
+from ctdata_pipeline.catalog.store import ensure_schema as ensure_catalog_schema
+from ctdata_pipeline.metrics.definitions import (
+    CT_CATEGORIES,
+    DCAT_FILL_FIELDS,
+    FR6_MIN_NIGHTS,
+    FR6_WINDOW_DAYS,
+    METRIC_VERSION,
+    METRICS_BY_ID,
+    NO_AGENCY,
+    NOT_OPEN_LICENSE_PATTERN,
+    OPEN_LICENSE_PATTERN,
+    PLACEHOLDER_DESCRIPTIONS,
+    SCORE_BANDS,
+    SOCRATA_CUSTOM_FILL_FIELDS,
+    SOCRATA_FILL_FIELDS,
+    SUBSTANTIVE_DESCRIPTION_CHARS,
+)
+from ctdata_pipeline.portals import Portal
+from ctdata_pipeline.warehouse import first_row, scalar
+
+SQL_DIR = Path(__file__).with_name("sql")
+_PARAMETER = re.compile(r"\$([a-z_]+)")
+
+
+class MetricsInvalid(Exception):
+    """The night's metrics failed a check; nothing was written."""
+
+
+@dataclass(frozen=True)
+class NightMetrics:
+    """What was stored for one portal's night."""
+
+    snapshot_date: date
+    portal: str
+    datasets: int
+    metric_rows: int
+    history_nights: int
+    headline: dict[str, float | None]  # portal-wide value of each `metric`
+
+
+@cache
+def sql(name: str, folder: Path = SQL_DIR) -> str:
+    return (folder / name).read_text(encoding="utf-8")
+
+
+def run_sql(conn: duckdb.DuckDBPyConnection, text: str, parameters: dict[str, Any]) -> None:
+    """Execute one statement with the named parameters it uses (DuckDB refuses extra ones)."""
+    used = set(_PARAMETER.findall(text))
+    conn.execute(text, {name: value for name, value in parameters.items() if name in used})
+
+
+def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    ensure_catalog_schema(conn)
+    conn.execute(sql("schema.sql"))
+    frequencies = [
+        (f.code, f.period_days, f.due_after, f.overdue_after, f.delinquent_after)
+        for f in FREQUENCIES.values()
+    ]
+    stored = conn.execute("SELECT * FROM metrics.update_frequencies ORDER BY code").fetchall()
+    if sorted(stored) != sorted(frequencies):
+        conn.execute("BEGIN TRANSACTION")
+        conn.execute("DELETE FROM metrics.update_frequencies")
+        conn.executemany(
+            "INSERT INTO metrics.update_frequencies VALUES (?, ?, ?, ?, ?)", frequencies
+        )
+        conn.execute("COMMIT")
+
+
+def fill_fields(portal: Portal) -> list[str]:
+    """MD-3's fields for this portal: the kind's standard fields and its mapped custom fields."""
+    if portal.kind == "dcat":
+        return list(DCAT_FILL_FIELDS)
+    custom = [field for field in SOCRATA_CUSTOM_FILL_FIELDS if field in portal.custom_fields]
+    return [*SOCRATA_FILL_FIELDS, *custom]
+
+
+def compute_night(
+    conn: duckdb.DuckDBPyConnection, portal: Portal, snapshot_date: date
+) -> NightMetrics:
+    """Assess every in-scope dataset of the night, compute every metric, check, store."""
+    ensure_schema(conn)
+    kind = first_row(
+        conn,
+        "SELECT kind FROM catalog.snapshots WHERE portal = ? AND snapshot_date = ?",
+        [portal.name, snapshot_date],
+    )
+    if kind is None:
+        raise MetricsInvalid(f"{portal.name}: no snapshot stored for {snapshot_date}")
+    history_nights = scalar(
+        conn,
+        "SELECT count(DISTINCT snapshot_date) FROM catalog.snapshots "
+        "WHERE portal = ? AND snapshot_date BETWEEN ? - ?::INTEGER AND ?",
+        [portal.name, snapshot_date, FR6_WINDOW_DAYS, snapshot_date],
+    )
+    bands = dict(SCORE_BANDS)
+    parameters: dict[str, Any] = {
+        "snapshot_date": snapshot_date,
+        "portal": portal.name,
+        "kind": kind[0],
+        "agency_field": "agency" in portal.custom_fields,
+        "ct_categories": list(CT_CATEGORIES),
+        "placeholders": list(PLACEHOLDER_DESCRIPTIONS),
+        "substantive_chars": SUBSTANTIVE_DESCRIPTION_CHARS,
+        "open_license": OPEN_LICENSE_PATTERN,
+        "not_open_license": NOT_OPEN_LICENSE_PATTERN,
+        "band_excellent": bands["excellent"],
+        "band_good": bands["good"],
+        "band_sufficient": bands["sufficient"],
+        "no_agency": NO_AGENCY,
+        "metric_version": METRIC_VERSION,
+        "window_days": FR6_WINDOW_DAYS,
+        "fill_fields": fill_fields(portal),
+        "history_sufficient": history_nights >= FR6_MIN_NIGHTS,
+        "history_note": f"insufficient history: {history_nights} of {FR6_MIN_NIGHTS} nights",
+    }
+    conn.execute("CREATE OR REPLACE TEMP MACRO pct(n, d) AS CASE WHEN d > 0 THEN 100.0 * n / d END")
+    run_sql(conn, sql("assessments.sql"), parameters)
+    if parameters["history_sufficient"]:
+        run_sql(conn, sql("cadence.sql"), parameters)
+    else:
+        conn.execute("UPDATE night_datasets SET cadence_flag = 'insufficient history'")
+    _prepare_night_tables(conn, parameters)
+    parameters["has_previous"] = scalar(conn, "SELECT count(*) FROM night_previous") > 0
+    run_sql(conn, sql("plan_metrics.sql"), parameters)
+    conn.execute(
+        "UPDATE night_metrics SET note = 'nothing to divide by (denominator 0)' "
+        "WHERE value IS NULL AND note IS NULL AND denominator = 0"
+    )
+    check_night(conn, portal.name, snapshot_date)
+    _store_night(conn, portal.name, snapshot_date)
+    headline = dict(
+        conn.execute(
+            "SELECT metric, value FROM night_metrics WHERE agency IS NULL ORDER BY metric"
+        ).fetchall()
+    )
+    return NightMetrics(
+        snapshot_date=snapshot_date,
+        portal=portal.name,
+        datasets=scalar(conn, "SELECT count(*) FROM night_datasets"),
+        metric_rows=scalar(conn, "SELECT count(*) FROM night_metrics"),
+        history_nights=history_nights,
+        headline=headline,
+    )
+
+
+def _prepare_night_tables(conn: duckdb.DuckDBPyConnection, parameters: dict[str, Any]) -> None:
+    run_sql(
+        conn,
+        """
+        CREATE OR REPLACE TEMP TABLE night_assets AS
+        SELECT asset_type, coalesce(agency, $no_agency) AS agency
+        FROM catalog.assets
+        WHERE snapshot_date = $snapshot_date AND portal = $portal
+        """,
+        parameters,
+    )
+    run_sql(
+        conn,
+        """
+        CREATE OR REPLACE TEMP TABLE night_changes AS
+        SELECT change, asset_id, title, coalesce(agency, $no_agency) AS agency, previous_title,
+               previous_date
+        FROM catalog.changes($portal, $snapshot_date)
+        """,
+        parameters,
+    )
+    run_sql(
+        conn,
+        """
+        CREATE OR REPLACE TEMP TABLE night_previous AS
+        SELECT max(snapshot_date) AS snapshot_date FROM catalog.snapshots
+        WHERE portal = $portal AND snapshot_date < $snapshot_date
+        HAVING max(snapshot_date) IS NOT NULL
+        """,
+        parameters,
+    )
+    conn.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE agencies AS
+        SELECT agency FROM night_datasets UNION SELECT agency FROM night_changes
+        """
+    )
+
+
+def check_night(conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: date) -> None:
+    """Raise MetricsInvalid, naming every problem, if the night's numbers cannot be right."""
+    problems = [
+        f"{metric} ({agency or 'whole portal'}): {problem}"
+        for agency, metric, problem in conn.execute(
+            """
+            SELECT agency, metric,
+                CASE
+                    WHEN unit = 'percent' AND (value < 0 OR value > 100)
+                        THEN 'percentage ' || value || ' outside 0-100'
+                    WHEN numerator < 0 OR denominator < 0 THEN 'negative count'
+                    WHEN unit = 'percent' AND numerator > denominator
+                        THEN 'numerator ' || numerator || ' above denominator ' || denominator
+                    WHEN value IS NULL AND note IS NULL THEN 'no value and no reason'
+                END AS problem
+            FROM night_metrics
+            WHERE problem IS NOT NULL
+            ORDER BY metric, agency
+            LIMIT 10
+            """
+        ).fetchall()
+    ]
+    problems += [
+        f"{metric} ({agency or 'whole portal'}): {count} rows for one metric and agency"
+        for agency, metric, count in conn.execute(
+            "SELECT agency, metric, count(*) FROM night_metrics GROUP BY ALL HAVING count(*) > 1 "
+            "LIMIT 10"
+        ).fetchall()
+    ]
+    duplicated = scalar(conn, "SELECT count(*) - count(DISTINCT asset_id) FROM night_datasets")
+    if duplicated:
+        problems.append(f"{duplicated} dataset ids appear more than once")
+    if problems:
+        raise MetricsInvalid(
+            f"{portal} {snapshot_date}: the metrics failed their checks, nothing was written: "
+            + "; ".join(problems)
+        )
+
+
+def _store_night(conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: date) -> None:
+    night = [snapshot_date, portal]
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute("DELETE FROM metrics.datasets WHERE snapshot_date = ? AND portal = ?", night)
+        conn.execute("INSERT INTO metrics.datasets SELECT * FROM night_datasets")
+        conn.execute("DELETE FROM board.plan_metrics WHERE snapshot_date = ? AND portal = ?", night)
+        conn.execute(
+            """
+            INSERT INTO board.plan_metrics
+                (snapshot_date, portal, agency, metric_id, metric, numerator, denominator, value,
+                 metric_version, unit, note)
+            SELECT ?, ?, agency, metric_id, metric, numerator, denominator, value,
+                   versions.version, unit, note
+            FROM night_metrics
+            JOIN (SELECT unnest(?) AS metric_id, unnest(?) AS version) AS versions USING (metric_id)
+            """,
+            [
+                snapshot_date,
+                portal,
+                list(METRICS_BY_ID),
+                [m.version for m in METRICS_BY_ID.values()],
+            ],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

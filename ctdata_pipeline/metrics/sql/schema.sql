@@ -1,0 +1,89 @@
+-- Tables of the metrics step. board.plan_metrics is the product spec's table (its columns come
+-- first, as the spec lists them); metrics.datasets holds the per-dataset inputs of every metric.
+CREATE SCHEMA IF NOT EXISTS metrics;
+CREATE SCHEMA IF NOT EXISTS board;
+
+-- FR-0's tiers, loaded from ctdata_pipeline.catalog.frequency so SQL and Python share one table.
+CREATE TABLE IF NOT EXISTS metrics.update_frequencies (
+    code VARCHAR NOT NULL,
+    period_days DOUBLE,
+    due_after DOUBLE,
+    overdue_after DOUBLE,
+    delinquent_after DOUBLE
+);
+
+CREATE TABLE IF NOT EXISTS metrics.datasets (
+    snapshot_date DATE NOT NULL,
+    portal VARCHAR NOT NULL,
+    asset_id VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    agency VARCHAR NOT NULL,           -- '(no agency)' when the dataset names none
+    title VARCHAR,
+    url VARCHAR,
+    md1_missing VARCHAR[] NOT NULL,    -- MD-1 fields empty or invalid
+    md2_missing VARCHAR[] NOT NULL,    -- MD-2 requirements not met
+    filled_fields VARCHAR[] NOT NULL,  -- MD-3 standard fields that are not empty
+    description_substantive BOOLEAN NOT NULL,  -- MD-6
+    license_present BOOLEAN NOT NULL,  -- MD-8
+    license_open BOOLEAN NOT NULL,     -- MD-8
+    columns_total INTEGER,             -- MD-5 (NULL: the portal publishes no columns)
+    columns_described INTEGER,
+    full_data_dictionary BOOLEAN,
+    findability DOUBLE NOT NULL,       -- MD-4 parts
+    reusability DOUBLE NOT NULL,
+    context DOUBLE NOT NULL,
+    interoperability DOUBLE NOT NULL,
+    metadata_score DOUBLE NOT NULL,    -- MD-4
+    score_band VARCHAR NOT NULL,
+    update_frequency VARCHAR NOT NULL, -- FR-0 code
+    period_days DOUBLE,
+    last_data_update TIMESTAMPTZ,      -- FR-1
+    timestamp_source VARCHAR,
+    age_days DOUBLE,
+    freshness_state VARCHAR NOT NULL,
+    days_overdue DOUBLE,               -- FR-4
+    metadata_reviewed_12m BOOLEAN NOT NULL,  -- FR-7
+    views_last_month BIGINT,           -- US-1, US-2, FR-9
+    views_total BIGINT,
+    downloads_total BIGINT,
+    popular BOOLEAN,
+    stale_but_popular BOOLEAN NOT NULL,
+    title_key VARCHAR,                 -- GV-2
+    cadence_flag VARCHAR,              -- FR-6
+    observed_interval_days DOUBLE,
+    metric_version INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS board.plan_metrics (
+    snapshot_date DATE NOT NULL,
+    portal VARCHAR NOT NULL,
+    agency VARCHAR,                    -- NULL: the whole portal
+    metric_id VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    numerator DOUBLE,
+    denominator DOUBLE,                -- NULL for counts
+    value DOUBLE,                      -- NULL when there is nothing to divide by, or no data
+    metric_version INTEGER NOT NULL,
+    unit VARCHAR NOT NULL,             -- percent, count, days, score
+    note VARCHAR                       -- why a value is NULL, when it is
+);
+
+-- Every night's value of every metric next to the night before it: the trend of any metric,
+-- portal-wide (agency IS NULL) or per agency.
+CREATE OR REPLACE VIEW board.metric_trends AS
+SELECT
+    snapshot_date,
+    portal,
+    agency,
+    metric_id,
+    metric,
+    unit,
+    value,
+    lag(snapshot_date) OVER series AS previous_date,
+    lag(value) OVER series AS previous_value,
+    value - lag(value) OVER series AS change,
+    first_value(value) OVER (series ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+        AS first_value,
+    metric_version
+FROM board.plan_metrics
+WINDOW series AS (PARTITION BY portal, agency, metric ORDER BY snapshot_date);
