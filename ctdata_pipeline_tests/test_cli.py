@@ -61,6 +61,31 @@ def test_ctdata_demo_end_to_end_in_a_fresh_folder(tmp_path):
     for snapshot_date, _, total, _ in rows:  # the printed table says the same
         assert str(snapshot_date) in completed.stdout and f"{total} assets" in completed.stdout
 
+    # every board table is filled for every simulated night (catalog_changes from the second)
+    conn = duckdb.connect(str(db_path), read_only=True)
+    try:
+        for table in ("plan_metrics", "missing_metadata", "stale_datasets", "agency_scorecard"):
+            filled = conn.execute(
+                f"SELECT count(DISTINCT (snapshot_date, portal)) FROM board.{table}"
+            ).fetchall()[0][0]
+            expected = DEMO_NIGHTS * (1 if table == "stale_datasets" else 2)
+            assert filled >= expected, table
+        changed_nights = conn.execute(
+            "SELECT count(DISTINCT snapshot_date) FROM board.catalog_changes "
+            "WHERE portal = 'demo.data.ct.gov'"
+        ).fetchall()[0][0]
+        headline = conn.execute(
+            "SELECT portal, value FROM board.plan_metrics WHERE agency IS NULL "
+            "AND metric = 'pct_missing_metadata' AND snapshot_date = ? ORDER BY portal",
+            [nights[-1]],
+        ).fetchall()
+    finally:
+        conn.close()
+    assert changed_nights >= DEMO_NIGHTS - 2
+    for portal, value in headline:
+        assert f"{portal:<22} MD-1  missing metadata" in completed.stdout
+        assert f"-> {value:6.1f}%" in completed.stdout
+
     home = tmp_path / "dagster_home"
     assert (home / "dagster.yaml").exists()
     with dg.DagsterInstance.from_config(str(home)) as instance:

@@ -27,6 +27,15 @@ def defs() -> dg.Definitions:
 def test_the_live_and_demo_locations_load(defs, monkeypatch):
     dg.Definitions.validate_loadable(defs)
     assert defs.resolve_job_def(NIGHTLY_JOB)
+    recompute = defs.resolve_job_def("recompute_job")
+    assert {key.to_user_string() for key in recompute.asset_layer.executable_asset_keys} == {
+        "dataset_assessments",
+        "plan_metrics",
+        "missing_metadata",
+        "stale_datasets",
+        "agency_scorecard",
+        "catalog_changes",
+    }
     monkeypatch.setenv("CTDATA_DEPLOYMENT", "demo")
     demo = definitions_from_env()
     dg.Definitions.validate_loadable(demo)
@@ -57,6 +66,21 @@ def test_every_asset_says_what_it_means_and_who_owns_it(defs):
     assert "duckdb" in specs["catalog_snapshot"].kinds
     harvest = defs.resolve_assets_def("harvested_catalog")
     assert harvest.op.retry_policy.max_retries == 2
+    checks = {
+        (key.asset_key.to_user_string(), key.name)
+        for key in defs.resolve_asset_graph().asset_check_keys
+    }
+    assert checks == {
+        ("catalog_snapshot", "asset_ids_unique"),
+        ("catalog_snapshot", "in_scope_within_band"),
+        ("dataset_assessments", "one_row_per_dataset"),
+        ("plan_metrics", "values_in_range"),
+        ("plan_metrics", "night_to_night_moves"),
+    }
+    for spec in defs.resolve_assets_def("missing_metadata").specs:
+        schema = spec.metadata["dagster/column_schema"]
+        assert all(column.description for column in schema.columns)
+        assert spec.metadata["dagster/table_name"] == f"board.{spec.key.to_user_string()}"
 
 
 def test_partitions_are_new_york_nights_by_portal(defs):

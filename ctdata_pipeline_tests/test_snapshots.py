@@ -292,3 +292,17 @@ def test_a_portal_that_fails_leaves_the_other_portals_night_complete(tmp_path, i
     assert results["down"].reason.startswith("down: HTTP 404 from http://127.0.0.1:")
     stored = query(pipeline.db_path, "SELECT portal, assets_total FROM catalog.snapshots")
     assert stored == [("good", 20)]
+
+
+def test_a_database_from_before_a_new_catalog_column_is_migrated(tmp_path, instance, today):
+    db = tmp_path / "data" / "ctdata.duckdb"
+    db.parent.mkdir(parents=True)
+    conn = duckdb.connect(str(db))
+    conn.execute(store.TABLES_SQL)
+    conn.execute("ALTER TABLE catalog.asset_versions DROP COLUMN schema_errors")
+    conn.close()
+    with serve("dcat", load_realdata(GEOHIVE)) as hub:
+        pipeline = Pipeline(tmp_path, [portal_entry("hub", hub)])
+        pipeline.run_ok(instance, today, "hub")
+    invalid = query(db, "SELECT count(*) FROM catalog.assets WHERE len(schema_errors) > 0")
+    assert invalid[0][0] > 0
