@@ -1,10 +1,13 @@
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from ctdata_pipeline.partitions import today_in_new_york
+from ctdata_pipeline.warehouse import connect
 
 
 @pytest.fixture(autouse=True)
@@ -32,3 +35,11 @@ def instance() -> Iterator[dg.DagsterInstance]:
 @pytest.fixture
 def today() -> date:
     return today_in_new_york()
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to a fresh pipeline database file, opened as the pipeline opens it."""
+    connection = connect(tmp_path / "ctdata.duckdb")
+    yield connection
+    connection.close()

@@ -301,3 +301,14 @@ def assessed(conn: Any, portal: str, night: date) -> dict[str, dict[str, Any]]:
     )
     columns = [column[0] for column in cursor.description]
     return {row[2]: dict(zip(columns, row, strict=True)) for row in cursor.fetchall()}
+
+
+def query(db_path: Path, sql: str, params: list[Any] | None = None) -> list[tuple]:
+    """Read the pipeline's DuckDB file the way another tool would: read-only, then close."""
+    import duckdb
+
+    conn = duckdb.connect(str(db_path), read_only=True)
+    try:
+        return conn.execute(sql, params or []).fetchall()
+    finally:
+        conn.close()

@@ -6,7 +6,6 @@ import json
 from datetime import timedelta
 
 import dagster as dg
-import duckdb
 
 from ctdata_pipeline.board import publish
 from ctdata_pipeline.jobs import RECOMPUTE_JOB
@@ -16,20 +15,13 @@ from ctdata_pipeline_tests.support import (
     load_realdata,
     nightly_source,
     portal_entry,
+    query,
     serve,
     socrata_catalog,
 )
 
 GEOHIVE = "dcat/arcgis-hub/dcat-us-1.1/geohive-ie_dcat-us-1.1.json"
 BOARD_TABLES = ("missing_metadata", "stale_datasets", "agency_scorecard", "catalog_changes")
-
-
-def query(db_path, sql, params=None):
-    conn = duckdb.connect(str(db_path), read_only=True)
-    try:
-        return conn.execute(sql, params or []).fetchall()
-    finally:
-        conn.close()
 
 
 def checks_of(instance, run_id):

@@ -9,13 +9,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 from click.testing import CliRunner
 
 from ctdata_pipeline.cli import main
 from ctdata_pipeline.partitions import night_instant, today_in_new_york
-from ctdata_pipeline_tests.support import realdata, socrata_catalog
+from ctdata_pipeline_tests.support import query, realdata, socrata_catalog
 
 FCC = "dcat/socrata/dcat-us-1.1/opendata.fcc.gov_data.json_2025-{}.json"
 NYC_PAGE = "socrata/catalog_v1_data.cityofnewyork.us_limit7_2025-04-27.json"
@@ -39,14 +38,6 @@ def workspace(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def query(path, sql, params=None):
-    conn = duckdb.connect(str(path), read_only=True)
-    try:
-        return conn.execute(sql, params or []).fetchall()
-    finally:
-        conn.close()
 
 
 def everything(path):

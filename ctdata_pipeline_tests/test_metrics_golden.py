@@ -12,7 +12,6 @@ from ctdata_pipeline.board.publish import publish_night
 from ctdata_pipeline.metrics.compute import compute_night
 from ctdata_pipeline.partitions import night_instant
 from ctdata_pipeline.portals import Portal
-from ctdata_pipeline.warehouse import connect
 from ctdata_pipeline_tests.support import assessed, load_realdata, metrics_of, store_night
 
 NYC = Portal(
@@ -25,13 +24,6 @@ NYC = Portal(
     },
 )
 FEED = Portal(name="feed", kind="dcat", url="https://feed.example/data.json")
-
-
-@pytest.fixture
-def conn(tmp_path):
-    connection = connect(tmp_path / "golden.duckdb")
-    yield connection
-    connection.close()
 
 
 def computed(conn, portal, night, records):

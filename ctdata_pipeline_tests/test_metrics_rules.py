@@ -11,7 +11,6 @@ from ctdata_pipeline.board.publish import publish_night
 from ctdata_pipeline.metrics.compute import MetricsInvalid, check_night, compute_night
 from ctdata_pipeline.partitions import night_instant
 from ctdata_pipeline.portals import Portal
-from ctdata_pipeline.warehouse import connect
 from ctdata_pipeline_tests.support import (
     assessed,
     dcat_dataset,
@@ -30,13 +29,6 @@ CT = Portal(
     custom_fields={"agency": "Agency_Agency", "update_frequency": "Details_Update-Frequency"},
 )
 HUB = Portal(name="hub", kind="dcat", url="https://hub.example/data.json")
-
-
-@pytest.fixture
-def conn(tmp_path):
-    connection = connect(tmp_path / "rules.duckdb")
-    yield connection
-    connection.close()
 
 
 def night_of(conn, records, portal=CT, night=NIGHT):

@@ -15,6 +15,7 @@ from ctdata_pipeline_tests.support import (
     load_realdata,
     nightly_source,
     portal_entry,
+    query,
     serve,
     socrata_catalog,
 )
@@ -43,14 +44,6 @@ SPEC_COLUMNS = {
 }
 AGENCY_RULES = "SELECT agency_rule, count(*) FROM catalog.assets GROUP BY 1 ORDER BY 1"
 GEOHIVE = "dcat/arcgis-hub/dcat-us-1.1/geohive-ie_dcat-us-1.1.json"
-
-
-def query(db_path, sql, params=None):
-    conn = duckdb.connect(str(db_path), read_only=True)
-    try:
-        return conn.execute(sql, params or []).fetchall()
-    finally:
-        conn.close()
 
 
 def state_of(db_path, *, harvest_times=True):

@@ -3,19 +3,10 @@ data.ct.gov drop-down wordings, topics. Weights are rough shares, not measuremen
 
 from __future__ import annotations
 
-# CT's category drop-down (open data handbook, metadata standard).
-CATEGORIES = (
-    "Business",
-    "Education",
-    "Environment and Natural Resources",
-    "Government",
-    "Health and Human Services",
-    "Housing and Development",
-    "Local Government",
-    "Public Safety",
-    "Tax and Revenue",
-    "Transportation",
-)
+from ctdata_pipeline.metrics.definitions import CT_CATEGORIES
+
+# CT's category drop-down: the ten categories MD-2 accepts.
+CATEGORIES = CT_CATEGORIES
 
 # (agency, attribution as agencies write it, share of datasets, main categories)
 AGENCIES = (
