@@ -17,7 +17,7 @@ import dagster as dg
 from ctdata_pipeline.catalog.importer import ImportRefused, import_archive
 from ctdata_pipeline.code_location import demo_definitions, live_definitions
 from ctdata_pipeline.demo.generator import DEMO_NIGHTS
-from ctdata_pipeline.jobs import NIGHTLY_JOB, RECOMPUTE_JOB
+from ctdata_pipeline.jobs import NIGHTLY_JOB, RECOMPUTE_JOB, REPORT_JOB
 from ctdata_pipeline.partitions import night_key, today_in_new_york
 from ctdata_pipeline.portals import PortalFileError
 from ctdata_pipeline.resources import DemoPortalClient
@@ -66,19 +66,36 @@ def run_nights(
     job_name: str = NIGHTLY_JOB,
 ) -> list[NightResult]:
     """Run a job for each (night, portal) in order, recording every run."""
-    job = defs.resolve_job_def(job_name)
-    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    results = []
-    for snapshot_date, portal in nights:
-        result = job.execute_in_process(
-            partition_key=night_key(snapshot_date, portal),
-            instance=instance,
-            run_config=run_config,
-            raise_on_error=False,
-        )
-        reason = "" if result.success else failure_reason(result)
-        results.append(NightResult(snapshot_date, portal, result.success, reason, result.run_id))
-    return results
+    return [
+        _run(defs, job_name, night_key(night, portal), night, portal, instance, log_level)
+        for night, portal in nights
+    ]
+
+
+def run_report(
+    defs: dg.Definitions, night: date, instance: dg.DagsterInstance, log_level: str
+) -> NightResult:
+    """Write the night's Board report (every portal), recording the run."""
+    return _run(defs, REPORT_JOB, night.isoformat(), night, "report", instance, log_level)
+
+
+def _run(
+    defs: dg.Definitions,
+    job_name: str,
+    partition_key: str,
+    night: date,
+    label: str,
+    instance: dg.DagsterInstance,
+    log_level: str,
+) -> NightResult:
+    result = defs.resolve_job_def(job_name).execute_in_process(
+        partition_key=partition_key,
+        instance=instance,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        raise_on_error=False,
+    )
+    reason = "" if result.success else failure_reason(result)
+    return NightResult(night, label, result.success, reason, result.run_id)
 
 
 def failure_reason(result: dg.ExecuteInProcessResult) -> str:
@@ -140,10 +157,13 @@ def nightly(portals: tuple[str, ...], log_level: str) -> None:
     tonight = today_in_new_york()
     with dg.DagsterInstance.get() as instance:
         results = run_nights(defs, [(tonight, name) for name in names], instance, log_level)
+        report = run_report(defs, tonight, instance, log_level)
     for result in results:
         status = "ok" if result.success else f"FAILED: {result.reason}"
         click.echo(f"{result.snapshot_date} {result.portal}: {status}")
-    failed = [result for result in results if not result.success]
+    click.echo(f"{tonight} report: " + ("ok" if report.success else f"FAILED: {report.reason}"))
+    click.echo(f"Report:        {settings.report_dir / tonight.isoformat() / 'report.html'}")
+    failed = [result for result in [*results, report] if not result.success]
     if failed:
         _fail(
             "ctdata nightly: " + "; ".join(f"{r.portal}: {r.reason}" for r in failed),
@@ -183,10 +203,16 @@ def demo(nights: int, seed: int, log_level: str) -> None:
     plan = [(night, name) for night in story.night_dates() for name in portal_names]
     with dg.DagsterInstance.get() as instance:
         results = run_nights(defs, plan, instance, log_level)
+        # The Board reads the newest night's report; the nightly schedule writes one a night.
+        results.append(run_report(defs, story.last_night, instance, log_level))
     failed = [result for result in results if not result.success]
     _print_demo_snapshots(settings.db_path, portal_names, story.night_dates())
     _print_headlines(settings.db_path, portal_names, story.first_night, story.last_night)
     click.echo(f"DuckDB file:   {settings.db_path}")
+    click.echo(
+        f"Report:        {settings.report_dir / story.last_night.isoformat() / 'report.html'}"
+    )
+    click.echo(f"All reports:   {settings.report_dir / 'index.html'}")
     click.echo(f"Dagster home:  {home} ({len(results)} runs recorded)")
     click.echo(f"Wall time:     {time.monotonic() - started:.1f}s")
     if failed:

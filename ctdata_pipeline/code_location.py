@@ -10,10 +10,17 @@ from ctdata_pipeline.board.assets import build_board_assets
 from ctdata_pipeline.catalog.assets import build_catalog_assets
 from ctdata_pipeline.demo.portals import demo_portal_file
 from ctdata_pipeline.harvest.assets import build_harvest_assets
-from ctdata_pipeline.jobs import build_nightly_job, build_nightly_schedule, build_recompute_job
+from ctdata_pipeline.jobs import (
+    build_nightly_job,
+    build_nightly_schedule,
+    build_recompute_job,
+    build_report_job,
+    build_report_sensor,
+)
 from ctdata_pipeline.metrics.assets import build_metric_assets
-from ctdata_pipeline.partitions import nightly_partitions, today_in_new_york
+from ctdata_pipeline.partitions import nightly_dates, nightly_partitions, today_in_new_york
 from ctdata_pipeline.portals import PortalFile
+from ctdata_pipeline.report.assets import ReportFolder, build_report_assets
 from ctdata_pipeline.resources import (
     DemoPortalClient,
     HarvestStaging,
@@ -39,14 +46,25 @@ def build_definitions(
     [catalog_snapshot] = build_catalog_assets(partitions, harvested_catalog)
     [compute_plan_metrics] = build_metric_assets(partitions, catalog_snapshot)
     [publish_board_tables] = build_board_assets(partitions)
-    assets = [harvested_catalog, catalog_snapshot, compute_plan_metrics, publish_board_tables]
-    nightly_job = build_nightly_job(assets)
-    recompute_job = build_recompute_job([compute_plan_metrics, publish_board_tables])
+    [board_report] = build_report_assets(nightly_dates())
+    nightly_assets = [
+        harvested_catalog,
+        catalog_snapshot,
+        compute_plan_metrics,
+        publish_board_tables,
+    ]
+    nightly_job = build_nightly_job(nightly_assets)
     return dg.Definitions(
-        assets=assets,
-        jobs=[nightly_job, recompute_job],
+        assets=[*nightly_assets, board_report],
+        jobs=[
+            nightly_job,
+            build_recompute_job([compute_plan_metrics, publish_board_tables]),
+            build_report_job(board_report),
+        ],
         schedules=[build_nightly_schedule(nightly_job)],
+        sensors=[build_report_sensor(board_report)],
         resources={
+            "reports": ReportFolder(directory=str(settings.report_dir)),
             "portal_client": portal_client,
             "staging": HarvestStaging(directory=str(settings.staging_dir)),
             "warehouse": DuckDBWarehouse(database=str(settings.db_path)),

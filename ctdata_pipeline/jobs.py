@@ -9,6 +9,8 @@ import dagster as dg
 NIGHTLY_JOB = "nightly_job"
 NIGHTLY_SCHEDULE = "nightly_schedule"
 RECOMPUTE_JOB = "recompute_job"
+REPORT_JOB = "report_job"
+REPORT_SENSOR = "report_automation"
 
 
 def build_nightly_job(assets: Sequence[dg.AssetsDefinition]) -> dg.UnresolvedAssetJobDefinition:
@@ -34,6 +36,27 @@ def build_recompute_job(
             "harvesting: after an import, a definition change, or for a backfill of past nights."
         ),
         tags={"ctdata/job": "recompute"},
+    )
+
+
+def build_report_job(report: dg.AssetsDefinition) -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        name=REPORT_JOB,
+        selection=dg.AssetSelection.assets(report),
+        description="Write a night's Board report from the board tables of every portal.",
+        tags={"ctdata/job": "report"},
+    )
+
+
+def build_report_sensor(report: dg.AssetsDefinition) -> dg.AutomationConditionSensorDefinition:
+    """Evaluates the report's automation condition: tonight's report is written once every
+    portal's run has finished. Running by default, like the schedule."""
+    return dg.AutomationConditionSensorDefinition(
+        REPORT_SENSOR,
+        target=dg.AssetSelection.assets(report),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=60,
+        description="Writes tonight's Board report when the portals' nightly runs are done.",
     )
 
 

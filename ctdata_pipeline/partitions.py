@@ -14,19 +14,25 @@ DATE = "date"
 PORTAL = "portal"
 
 
-def nightly_partitions(portal_names: list[str]) -> dg.MultiPartitionsDefinition:
-    """A partition per (night, portal). Nights are New York dates; `end_offset=1` makes today's
-    night a partition, because a snapshot is dated the day it is taken (the 02:00 run fills
-    today, not yesterday). Portals come from the portal file, so adding one adds a row of
-    partitions without code changes."""
-    return dg.MultiPartitionsDefinition(
-        {
-            DATE: dg.DailyPartitionsDefinition(
-                start_date=FIRST_NIGHT, timezone="America/New_York", end_offset=1
-            ),
-            PORTAL: dg.StaticPartitionsDefinition(portal_names),
-        }
+def nightly_dates() -> dg.DailyPartitionsDefinition:
+    """Nights are New York dates; `end_offset=1` makes today's night a partition, because a
+    snapshot is dated the day it is taken (the 02:00 run fills today, not yesterday)."""
+    return dg.DailyPartitionsDefinition(
+        start_date=FIRST_NIGHT, timezone="America/New_York", end_offset=1
     )
+
+
+def nightly_partitions(portal_names: list[str]) -> dg.MultiPartitionsDefinition:
+    """A partition per (night, portal). Portals come from the portal file, so adding one adds
+    a row of partitions without code changes. The report, one per night for every portal, is
+    partitioned by `nightly_dates()` alone."""
+    return dg.MultiPartitionsDefinition(
+        {DATE: nightly_dates(), PORTAL: dg.StaticPartitionsDefinition(portal_names)}
+    )
+
+
+def nightly_date(partition_key: str) -> date:
+    return date.fromisoformat(partition_key)
 
 
 def night_and_portal(context: dg.AssetExecutionContext) -> tuple[date, str]:

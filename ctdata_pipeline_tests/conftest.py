@@ -1,4 +1,6 @@
+import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -8,6 +10,7 @@ import pytest
 
 from ctdata_pipeline.partitions import today_in_new_york
 from ctdata_pipeline.warehouse import connect
+from ctdata_pipeline_tests.support import run_ctdata
 
 
 @pytest.fixture(autouse=True)
@@ -43,3 +46,18 @@ def conn(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     connection = connect(tmp_path / "ctdata.duckdb")
     yield connection
     connection.close()
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    folder: Path
+    completed: subprocess.CompletedProcess
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """`ctdata demo` exactly as the README runs it, once per test session, in a fresh folder."""
+    folder = tmp_path_factory.mktemp("demo")
+    completed = run_ctdata(folder, "demo")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return DemoRun(folder, completed)

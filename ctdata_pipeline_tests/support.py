@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -312,3 +314,25 @@ def query(db_path: Path, sql: str, params: list[Any] | None = None) -> list[tupl
         return conn.execute(sql, params or []).fetchall()
     finally:
         conn.close()
+
+
+CTDATA = Path(sys.executable).with_name("ctdata")
+
+
+def run_ctdata(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """The installed console script, as a user runs it: a fresh environment but for `env`."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("CTDATA_", "DAGSTER_HOME", "SOCRATA_"))
+    }
+    environment.update(env)
+    return subprocess.run(
+        [str(CTDATA), *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )

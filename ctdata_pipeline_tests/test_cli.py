@@ -1,9 +1,6 @@
 """`ctdata demo` and `ctdata nightly` as a newcomer and the nightly cron run them: the installed
 console script, in a fresh working folder, against loopback portals."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -11,27 +8,13 @@ import duckdb
 
 from ctdata_pipeline.demo.generator import DEMO_NIGHTS
 from ctdata_pipeline.partitions import today_in_new_york
-from ctdata_pipeline_tests.support import portal_entry, serve, socrata_catalog, write_portal_file
-
-CTDATA = Path(sys.executable).with_name("ctdata")
-
-
-def run_ctdata(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("CTDATA_", "DAGSTER_HOME", "SOCRATA_"))
-    }
-    environment.update(env)
-    return subprocess.run(
-        [str(CTDATA), *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        stdin=subprocess.DEVNULL,
-    )
+from ctdata_pipeline_tests.support import (
+    portal_entry,
+    run_ctdata,
+    serve,
+    socrata_catalog,
+    write_portal_file,
+)
 
 
 def snapshots(db_path: Path) -> list[tuple]:
@@ -45,9 +28,8 @@ def snapshots(db_path: Path) -> list[tuple]:
         conn.close()
 
 
-def test_ctdata_demo_end_to_end_in_a_fresh_folder(tmp_path):
-    completed = run_ctdata(tmp_path, "demo")
-    assert completed.returncode == 0, completed.stderr[-3000:]
+def test_ctdata_demo_end_to_end_in_a_fresh_folder(demo_run):
+    tmp_path, completed = demo_run.folder, demo_run.completed
     db_path = tmp_path / "data" / "ctdata.duckdb"
     assert f"DuckDB file:   {db_path}" in completed.stdout
 
@@ -90,8 +72,12 @@ def test_ctdata_demo_end_to_end_in_a_fresh_folder(tmp_path):
     assert (home / "dagster.yaml").exists()
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
-    assert len(runs) == 2 * DEMO_NIGHTS and all(run.is_success for run in runs)
-    assert {run.tags["dagster/partition/portal"] for run in runs} == {
+    assert all(run.is_success for run in runs)
+    nightly = [run for run in runs if run.job_name == "nightly_job"]
+    reports = [run for run in runs if run.job_name == "report_job"]
+    assert len(nightly) == 2 * DEMO_NIGHTS and len(runs) == len(nightly) + 1
+    assert reports[0].tags["dagster/partition"] == nights[-1].isoformat()
+    assert {run.tags["dagster/partition/portal"] for run in nightly} == {
         "demo.data.ct.gov",
         "demo.geodata.ct.gov",
     }
@@ -122,7 +108,13 @@ def test_ctdata_nightly_harvests_tonight_and_records_the_runs(tmp_path):
         )
     assert completed.returncode == 0, completed.stderr[-3000:]
     tonight = today_in_new_york()
-    assert completed.stdout.splitlines()[-2:] == [f"{tonight} ct: ok", f"{tonight} hub: ok"]
+    assert completed.stdout.splitlines()[-4:] == [
+        f"{tonight} ct: ok",
+        f"{tonight} hub: ok",
+        f"{tonight} report: ok",
+        f"Report:        {tmp_path / 'reports' / tonight.isoformat() / 'report.html'}",
+    ]
+    assert (tmp_path / "reports" / "latest" / "report.html").exists()
     assert snapshots(tmp_path / "data" / "ctdata.duckdb") == [
         (
             tonight,
@@ -133,7 +125,11 @@ def test_ctdata_nightly_harvests_tonight_and_records_the_runs(tmp_path):
         (tonight, "hub", 2, 2),
     ]
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        assert len(instance.get_runs()) == 2
+        assert sorted(run.job_name for run in instance.get_runs()) == [
+            "nightly_job",
+            "nightly_job",
+            "report_job",
+        ]
 
 
 def test_ctdata_nightly_says_in_one_line_which_portal_failed(tmp_path):

@@ -57,6 +57,7 @@ def test_every_asset_says_what_it_means_and_who_owns_it(defs):
         "stale_datasets": "board",
         "agency_scorecard": "board",
         "catalog_changes": "board",
+        "board_report": "report",
     }
     for spec in specs.values():
         assert len(spec.description) > 100
@@ -91,6 +92,24 @@ def test_partitions_are_new_york_nights_by_portal(defs):
     assert portals.get_partition_keys() == ["data.ct.gov", "geodata.ct.gov"]
     today = datetime.now(NEW_YORK).date().isoformat()
     assert nights.get_last_partition_key() == today  # tonight is a partition already
+
+
+def test_the_report_follows_the_nightly_runs(defs):
+    report = defs.resolve_assets_def("board_report")
+    assert report.partitions_def == defs.resolve_job_def(
+        NIGHTLY_JOB
+    ).partitions_def.get_partitions_def_for_dimension(DATE)
+    upstream = {key.to_user_string() for key in report.dependency_keys}
+    assert upstream == {
+        "plan_metrics",
+        "missing_metadata",
+        "stale_datasets",
+        "agency_scorecard",
+        "catalog_changes",
+    }
+    sensor = defs.resolve_sensor_def("report_automation")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert defs.resolve_job_def("report_job")
 
 
 def test_the_schedule_runs_at_two_new_york_time_by_default(defs):

@@ -17,7 +17,10 @@ def quick_start_commands() -> list[str]:
 def test_the_quick_start_is_two_commands_demo_then_tests():
     demo, tests = quick_start_commands()
     assert demo.endswith("ctdata demo") and "pip install" in demo
-    assert tests.endswith("python -m pytest") and '".[test]"' in tests
+    assert tests == "bash scripts/test"
+    script = (REPO_ROOT / "scripts" / "test").read_text(encoding="utf-8")
+    assert 'pip install -q --disable-pip-version-check -e ".[test]"' in script
+    assert script.rstrip().endswith('exec .venv/bin/python -m pytest "$@"')
 
 
 def test_ci_runs_the_readmes_test_command():

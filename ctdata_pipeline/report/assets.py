@@ -1,0 +1,86 @@
+"""The report asset: each night's board tables as files people read without tools."""
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from ctdata_pipeline.metadata import OWNERS, markdown_table
+from ctdata_pipeline.partitions import nightly_date
+from ctdata_pipeline.report.publish import publish_report
+from ctdata_pipeline.resources import PortalClient
+from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
+
+REPORT = dg.AssetKey("board_report")
+BOARD_INPUTS = (
+    "plan_metrics",
+    "missing_metadata",
+    "stale_datasets",
+    "agency_scorecard",
+    "catalog_changes",
+)
+
+# Build a night's report once every portal's run for it has finished (succeeded or not: a
+# portal that failed is reported as missing rather than holding up the others).
+REPORT_AUTOMATION = (
+    dg.AutomationCondition.in_latest_time_window()
+    & dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+)
+
+
+class ReportFolder(dg.ConfigurableResource):
+    """Where the reports are written (CTDATA_REPORT_DIR): a folder per night, `latest/`, and
+    an index of every night."""
+
+    directory: str = Field(description="Report folder (CTDATA_REPORT_DIR).")
+
+    def path(self) -> Path:
+        return Path(self.directory)
+
+
+def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        key=REPORT,
+        group_name="report",
+        partitions_def=daily,
+        deps=list(BOARD_INPUTS),
+        kinds={"html", "excel", "csv"},
+        owners=OWNERS,
+        tags={"layer": "report"},
+        pool=DUCKDB_POOL,
+        automation_condition=REPORT_AUTOMATION,
+    )
+    def board_report(
+        context: dg.AssetExecutionContext,
+        warehouse: DuckDBWarehouse,
+        reports: ReportFolder,
+        portal_client: PortalClient,
+    ) -> dg.MaterializeResult:
+        """The night's report to the DATA Board, for every portal: a page that opens from disk
+        in any browser and prints (headline figures with their trends, the agency scorecard,
+        the work lists with links to each dataset, how each number is computed), one Excel
+        workbook, and every board table as CSV, in CTDATA_REPORT_DIR/<night>/ (with latest/ and
+        an index of every night)."""
+        night = nightly_date(context.partition_key)
+        with warehouse.get_connection(read_only=True) as conn:
+            written = publish_report(conn, reports.path(), night, portal_client.portal_file().names)
+        context.log.info(f"Board report for {night}: {written.report}")
+        return dg.MaterializeResult(
+            metadata={
+                "report": dg.MetadataValue.url(written.report.resolve().as_uri()),
+                "folder": dg.MetadataValue.path(str(written.folder.resolve())),
+                "latest": written.latest,
+                "report_bytes": written.files["report.html"],
+                "files": dg.MetadataValue.md(
+                    markdown_table(
+                        ["file", "bytes"],
+                        [[name, f"{size:,}"] for name, size in written.files.items()],
+                    )
+                ),
+                **{f"rows: {table}": rows for table, rows in written.rows.items()},
+            }
+        )
+
+    return [board_report]

@@ -1,0 +1,167 @@
+"""What the Board report shows for one night, read from the board tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+
+from ctdata_pipeline.metrics.definitions import METRICS, Metric
+
+# The headline figures of the report, per portal: (metric name, short label).
+HEADLINES = (
+    ("pct_missing_metadata", "Datasets missing metadata (MD-1)"),
+    ("pct_stale", "Stale datasets (FR-2)"),
+    ("pct_freshness_unknown", "Freshness unknown (FR-3)"),
+    ("pct_meets_ct_standard", "Meeting CT's metadata standard (MD-2)"),
+    ("column_doc_coverage", "Columns documented (MD-5)"),
+    ("pct_full_data_dictionary", "Datasets with a full data dictionary (MD-5)"),
+    ("datasets_in_scope", "Datasets (INV-1)"),
+    ("assets_total", "Assets of every type (INV-1)"),
+    ("datasets_added", "Datasets added (INV-2)"),
+    ("datasets_removed", "Datasets removed (INV-2)"),
+    ("datasets_renamed", "Datasets renamed (INV-2)"),
+)
+BOARD_TABLES = (
+    "plan_metrics",
+    "missing_metadata",
+    "stale_datasets",
+    "agency_scorecard",
+    "catalog_changes",
+)
+
+
+@dataclass(frozen=True)
+class Value:
+    """One metric value: the number and how it was counted."""
+
+    value: float | None
+    numerator: float | None
+    denominator: float | None
+    unit: str
+    note: str | None
+
+
+@dataclass
+class PortalNight:
+    """Everything the report says about one portal on one night."""
+
+    name: str
+    kind: str
+    snapshot_time: datetime | None
+    source: str | None
+    values: dict[str, Value] = field(default_factory=dict)  # tonight, portal-wide
+    previous: dict[str, Value] = field(default_factory=dict)  # the night before
+    previous_date: date | None = None
+    series: dict[str, list[tuple[date, float | None]]] = field(default_factory=dict)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    scorecard: list[dict[str, Any]] = field(default_factory=list)
+    stale: list[dict[str, Any]] = field(default_factory=list)
+    missing: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def harvested(self) -> bool:
+        return self.snapshot_time is not None
+
+
+@dataclass
+class NightReport:
+    night: date
+    portals: list[PortalNight]
+    metrics: tuple[Metric, ...] = METRICS
+
+
+def load_night(
+    conn: duckdb.DuckDBPyConnection, night: date, portal_names: list[str]
+) -> NightReport:
+    """The report's data for `night`, for each portal of the portal file (a portal with no
+    snapshot that night is listed as such)."""
+    stored = {
+        row[0]: row[1:]
+        for row in conn.execute(
+            "SELECT portal, kind, snapshot_time, source_url FROM catalog.snapshots "
+            "WHERE snapshot_date = ?",
+            [night],
+        ).fetchall()
+    }
+    names = portal_names + sorted(set(stored) - set(portal_names))
+    portals = []
+    for name in names:
+        kind, snapshot_time, source = stored.get(name, ("", None, None))
+        portal = PortalNight(name=name, kind=kind, snapshot_time=snapshot_time, source=source)
+        if portal.harvested:
+            _fill(conn, portal, night)
+        portals.append(portal)
+    return NightReport(night=night, portals=portals)
+
+
+def _fill(conn: duckdb.DuckDBPyConnection, portal: PortalNight, night: date) -> None:
+    rows = conn.execute(
+        """
+        SELECT snapshot_date, metric, value, numerator, denominator, unit, note
+        FROM board.plan_metrics
+        WHERE portal = ? AND agency IS NULL AND snapshot_date <= ?
+        ORDER BY snapshot_date
+        """,
+        [portal.name, night],
+    ).fetchall()
+    dates = sorted({row[0] for row in rows})
+    portal.previous_date = dates[-2] if len(dates) > 1 and dates[-1] == night else None
+    for snapshot_date, metric, value, numerator, denominator, unit, note in rows:
+        stored = Value(value, numerator, denominator, unit, note)
+        if snapshot_date == night:
+            portal.values[metric] = stored
+        elif snapshot_date == portal.previous_date:
+            portal.previous[metric] = stored
+        portal.series.setdefault(metric, []).append((snapshot_date, value))
+    portal.changes = _records(
+        conn,
+        "SELECT change, asset_id, title, agency, previous_title FROM board.catalog_changes "
+        "WHERE portal = ? AND snapshot_date = ? ORDER BY change, title",
+        [portal.name, night],
+    )
+    portal.scorecard = _records(
+        conn,
+        "SELECT * FROM board.agency_scorecard WHERE portal = ? AND snapshot_date = ? "
+        "ORDER BY ranked DESC, rank, agency",
+        [portal.name, night],
+    )
+    portal.stale = _records(
+        conn,
+        "SELECT * FROM board.stale_datasets WHERE portal = ? AND snapshot_date = ? "
+        "ORDER BY work_rank",
+        [portal.name, night],
+    )
+    portal.missing = _records(
+        conn,
+        "SELECT * FROM board.missing_metadata WHERE portal = ? AND snapshot_date = ? "
+        "ORDER BY agency, title, asset_id",
+        [portal.name, night],
+    )
+
+
+def _records(conn: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cursor = conn.execute(sql, params)
+    columns = [column[0] for column in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def board_table(
+    conn: duckdb.DuckDBPyConnection, table: str, night: date
+) -> tuple[list[str], list[str], list[tuple]]:
+    """(columns, DuckDB types, rows) of one board table for the night, every portal."""
+    order = {
+        "plan_metrics": "portal, agency NULLS FIRST, metric_id, metric",
+        "missing_metadata": "portal, agency, title, asset_id",
+        "stale_datasets": "portal, work_rank",
+        "agency_scorecard": "portal, ranked DESC, rank, agency",
+        "catalog_changes": "portal, change, asset_id",
+    }[table]
+    cursor = conn.execute(
+        f"SELECT * FROM board.{table} WHERE snapshot_date = ? ORDER BY {order}", [night]
+    )
+    columns = [column[0] for column in cursor.description]
+    types = [str(column[1]) for column in cursor.description]
+    return columns, types, cursor.fetchall()

@@ -1,0 +1,354 @@
+"""The HTML report: one self-contained page a Board member can open from disk and print.
+
+Jinja2 escapes every value (portal titles, agencies and descriptions are data, never markup);
+links are made only for http(s) addresses, so a `javascript:` URL from a catalog stays text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from ctdata_pipeline.metrics.definitions import METRIC_VERSION, PLAN_TARGET, metric_for
+from ctdata_pipeline.report.charts import Chart, Series, trend_chart
+from ctdata_pipeline.report.data import NightReport, PortalNight, Value
+
+TEMPLATES = Path(__file__).with_name("templates")
+_environment = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html", "j2"], default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@dataclass
+class Shown:
+    metric: str
+    raw: str
+    text: str
+    label: str
+
+
+@dataclass
+class Card:
+    id: str
+    title: str
+    values: list[Shown]
+    lines: list[str] = field(default_factory=list)
+    change: str = ""
+    chart: Chart | None = None
+    caption: str = ""
+
+
+def render_report(report: NightReport) -> str:
+    portals = [_portal_view(portal, index) for index, portal in enumerate(report.portals, 1)]
+    return _environment.get_template("report.html.j2").render(
+        night=report.night.isoformat(),
+        night_long=f"{report.night:%A, %B} {report.night.day}, {report.night.year}",
+        portals=portals,
+        method=_method(report),
+        version=METRIC_VERSION,
+        css=(TEMPLATES / "report.css").read_text(encoding="utf-8"),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
+    )
+
+
+def render_index(nights: list[date], tables: tuple[str, ...]) -> str:
+    return _environment.get_template("index.html.j2").render(
+        nights=[night.isoformat() for night in nights],
+        tables=tables,
+        css=(TEMPLATES / "report.css").read_text(encoding="utf-8"),
+    )
+
+
+def safe_href(url: Any) -> str | None:
+    """A link target only for web addresses; anything else (javascript:, data:) is not linked."""
+    if not isinstance(url, str):
+        return None
+    return url if urlsplit(url.strip()).scheme.lower() in ("http", "https") else None
+
+
+def _portal_view(portal: PortalNight, index: int) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "name": portal.name,
+        "anchor": f"portal-{index}",
+        "harvested": portal.harvested,
+    }
+    if not portal.harvested:
+        return view
+    assert portal.snapshot_time is not None
+    view.update(
+        snapshot_time=portal.snapshot_time.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+        source=portal.source,
+        previous_date=portal.previous_date,
+        cards=_cards(portal, view["anchor"]),
+        changes=portal.changes,
+        ranked=[_scorecard_row(row) for row in portal.scorecard if row["ranked"]],
+        unranked=[_scorecard_row(row) for row in portal.scorecard if not row["ranked"]],
+        stale=[_stale_row(row) for row in portal.stale],
+        missing=[_missing_row(row) for row in portal.missing],
+        unknown_note=_unknown_note(portal),
+    )
+    return view
+
+
+def _cards(portal: PortalNight, anchor: str) -> list[Card]:
+    values = portal.values
+    missing_what = (
+        "in-scope datasets miss a description, an update frequency or tags"
+        if portal.kind == "socrata"
+        else "in-scope datasets miss a required DCAT-US field or hold an invalid one"
+    )
+    coverage = values.get("column_doc_coverage")
+    full = values.get("pct_full_data_dictionary")
+    changes = [
+        f"{_count(values[name].value)} {name.removeprefix('datasets_')}"
+        for name in ("datasets_added", "datasets_removed", "datasets_renamed")
+        if name in values and values[name].value is not None
+    ]
+    inventory = [
+        f"{_count(values['assets_total'].value)} assets of every type."
+        if "assets_total" in values
+        else None,
+        f"Since {portal.previous_date}: " + ", ".join(changes) + "."
+        if portal.previous_date and changes
+        else "The portal's first snapshot: no changes to count yet."
+        if not portal.previous_date
+        else None,
+    ]
+    return [
+        _card(
+            portal,
+            f"{anchor}-md1",
+            "Datasets missing metadata (MD-1)",
+            ["pct_missing_metadata"],
+            [_of(values.get("pct_missing_metadata"), missing_what)],
+            target=(PLAN_TARGET, f"plan target: under {PLAN_TARGET:g}%"),
+        ),
+        _card(
+            portal,
+            f"{anchor}-fr2",
+            "Stale datasets (FR-2), with freshness unknown (FR-3)",
+            ["pct_stale", "pct_freshness_unknown"],
+            [
+                _of(values.get("pct_stale"), "datasets with a schedule are overdue or delinquent"),
+                _of(
+                    values.get("pct_freshness_unknown"),
+                    "datasets have a freshness that cannot be judged (no known schedule or "
+                    "date): FR-2 cannot see them",
+                ),
+            ],
+        ),
+        _card(
+            portal,
+            f"{anchor}-md2",
+            "Meeting CT's metadata standard (MD-2)",
+            ["pct_meets_ct_standard"],
+            [_of(values.get("pct_meets_ct_standard"), "in-scope datasets meet every requirement")],
+        ),
+        _card(
+            portal,
+            f"{anchor}-md5",
+            "Columns documented (MD-5)",
+            ["column_doc_coverage"],
+            [
+                _of(coverage, "columns are described"),
+                _of(full, "datasets with columns have every column described"),
+                f"Not measurable: {coverage.note}." if coverage and coverage.note else None,
+            ],
+        ),
+        _card(
+            portal,
+            f"{anchor}-inv1",
+            "Datasets in scope (INV-1, INV-2)",
+            ["datasets_in_scope"],
+            inventory,
+        ),
+    ]
+
+
+def _of(value: Value | None, what: str) -> str | None:
+    """'n of d <what>.' for a value counted over a denominator, else nothing."""
+    if value is None or not value.denominator:
+        return None
+    return f"{_count(value.numerator)} of {_count(value.denominator)} {what}."
+
+
+def _card(
+    portal: PortalNight,
+    card_id: str,
+    title: str,
+    metrics: list[str],
+    lines: list[str | None],
+    target: tuple[float, str] | None = None,
+) -> Card:
+    shown = [_shown(metric, portal.values.get(metric)) for metric in metrics]
+    card = Card(id=card_id, title=title, values=shown, lines=[line for line in lines if line])
+    first = portal.values.get(metrics[0])
+    before = portal.previous.get(metrics[0])
+    card.change = _change(first, before, portal.previous_date)
+    series = [
+        Series(_label(metric), portal.series.get(metric, []))
+        for metric in metrics
+        if any(value is not None for _, value in portal.series.get(metric, []))
+    ]
+    if series and first is not None:
+        caption = f"{title}, {portal.name}, every night to {portal.series[metrics[0]][-1][0]}."
+        card.chart = trend_chart(f"{title} on {portal.name}", series, first.unit, target)
+        card.caption = caption
+    return card
+
+
+def _label(metric: str) -> str:
+    return {
+        "pct_missing_metadata": "missing",
+        "pct_stale": "stale",
+        "pct_freshness_unknown": "unknown",
+        "pct_meets_ct_standard": "meets standard",
+        "column_doc_coverage": "documented",
+        "datasets_in_scope": "datasets",
+    }.get(metric, metric)
+
+
+def _shown(metric: str, value: Value | None) -> Shown:
+    if value is None or value.value is None:
+        return Shown(metric, "", "n/a", _label(metric))
+    return Shown(metric, repr(value.value), _text(value.value, value.unit), _label(metric))
+
+
+def _text(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if unit == "percent":
+        return f"{value:.1f}%"
+    if unit in ("score", "days"):
+        return f"{value:.1f}"
+    return f"{value:,.0f}"
+
+
+def _change(tonight: Value | None, before: Value | None, previous: date | None) -> str:
+    if tonight is None or tonight.value is None:
+        return ""
+    if previous is None or before is None or before.value is None:
+        return "First night measured: no change to report."
+    delta = tonight.value - before.value
+    unit = " points" if tonight.unit == "percent" else ""
+    if abs(delta) < 0.05:
+        return f"Unchanged since {previous}."
+    direction = "Up" if delta > 0 else "Down"
+    amount = f"{abs(delta):.1f}{unit}" if unit else f"{abs(delta):,.0f}"
+    return f"{direction} {amount} since {previous} ({_text(before.value, tonight.unit)})."
+
+
+def _count(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
+SCORECARD_CELLS = (
+    ("md1_pct_missing_metadata", "md1_n", "percent"),
+    ("md2_pct_meets_ct_standard", "md2_n", "percent"),
+    ("md4_mean_metadata_score", "md4_n", "score"),
+    ("md5_column_doc_coverage", "md5_n", "percent"),
+    ("fr2_pct_stale", "fr2_n", "percent"),
+    ("fr3_pct_freshness_unknown", "fr3_n", "percent"),
+    ("us2_pct_unused", "us2_n", "percent"),
+)
+
+
+def _scorecard_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "rank": row["rank"],
+        "agency": row["agency"],
+        "datasets": row["datasets"],
+        "cells": [
+            {"text": _text(row[value], unit), "n": row[n] if row[value] is not None else None}
+            for value, n, unit in SCORECARD_CELLS
+        ],
+    }
+
+
+FREQUENCY_WORDS = {
+    "daily": "daily",
+    "weekday": "every weekday",
+    "weekly": "weekly",
+    "biweekly": "every 2 weeks",
+    "monthly": "monthly",
+    "bimonthly": "every 2 months",
+    "quarterly": "quarterly",
+    "semiannual": "twice a year",
+    "annual": "annually",
+}
+
+
+def _stale_row(row: dict[str, Any]) -> dict[str, Any]:
+    updated = row["data_updated_at"]
+    return {
+        "work_rank": row["work_rank"],
+        "title": row["title"],
+        "href": safe_href(row["url"]),
+        "agency": row["agency"],
+        "frequency": FREQUENCY_WORDS.get(row["update_frequency"], row["update_frequency"]),
+        "updated": updated.astimezone(UTC).strftime("%Y-%m-%d") if updated else "",
+        "days_overdue": f"{row['days_overdue']:,.0f}",
+        "views": "" if row["views_last_month"] is None else f"{row['views_last_month']:,}",
+        "stale_but_popular": row["stale_but_popular"],
+    }
+
+
+def _missing_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "title": row["title"],
+        "href": safe_href(row["url"]),
+        "agency": row["agency"],
+        "fields": ", ".join(field.replace("_", " ") for field in row["missing_fields"]),
+        "fails_md1": row["fails_md1"],
+        "score": f"{row['metadata_score']:.0f}",
+    }
+
+
+def _unknown_note(portal: PortalNight) -> str:
+    unknown = portal.values.get("pct_freshness_unknown")
+    if unknown and unknown.value is not None and unknown.value > 50:
+        return f"but the freshness of {unknown.value:.0f}% of its datasets is unknown"
+    return ""
+
+
+def _method(report: NightReport) -> list[dict[str, Any]]:
+    entries = []
+    for metric in report.metrics:
+        tonight = []
+        for portal in report.portals:
+            for name, value in sorted(portal.values.items()):
+                if metric_for(name) is metric and not name.startswith("assets_total:"):
+                    tonight.append(
+                        {
+                            "portal": portal.name,
+                            "metric": name,
+                            "numerator": _number(value.numerator),
+                            "denominator": _number(value.denominator),
+                            "value": _text(value.value, value.unit),
+                            "note": value.note or "",
+                        }
+                    )
+        entries.append(
+            {
+                "id": metric.metric_id,
+                "title": metric.title,
+                "definition": metric.definition,
+                "numerator": metric.numerator,
+                "denominator": metric.denominator,
+                "tonight": tonight,
+            }
+        )
+    return entries
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"

@@ -1,0 +1,85 @@
+"""Write one night's report folder (CSV per board table, a workbook, the HTML page), atomically,
+then refresh `latest/` and the index of every night."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from ctdata_pipeline.report.data import BOARD_TABLES, board_table, load_night
+from ctdata_pipeline.report.exports import write_csv, write_workbook
+from ctdata_pipeline.report.html import render_index, render_report
+
+REPORT_FILE = "report.html"
+WORKBOOK_FILE = "board.xlsx"
+LATEST = "latest"
+NIGHT_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class ReportWritten:
+    folder: Path
+    report: Path
+    files: dict[str, int]  # file name -> bytes
+    rows: dict[str, int]  # board table -> rows written
+    latest: bool
+
+
+def publish_report(
+    conn: duckdb.DuckDBPyConnection, report_dir: Path, night: date, portal_names: list[str]
+) -> ReportWritten:
+    """Build the night's report in a scratch folder and swap it in whole: a failure half-way
+    leaves the previous report of the night (and every other night) as it was."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    scratch = report_dir / f".{night}.partial-{os.getpid()}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    try:
+        tables = [(table, *board_table(conn, table, night)) for table in BOARD_TABLES]
+        for table, columns, _, rows in tables:
+            write_csv(scratch / f"{table}.csv", columns, rows)
+        write_workbook(scratch / WORKBOOK_FILE, tables)
+        page = render_report(load_night(conn, night, portal_names))
+        (scratch / REPORT_FILE).write_text(page, encoding="utf-8")
+        folder = report_dir / night.isoformat()
+        _swap_in(scratch, folder)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    nights = sorted(
+        (date.fromisoformat(p.name) for p in report_dir.iterdir() if NIGHT_FOLDER.match(p.name)),
+        reverse=True,
+    )
+    is_latest = nights[0] == night
+    if is_latest:
+        latest = report_dir / f".{LATEST}.partial-{os.getpid()}"
+        shutil.rmtree(latest, ignore_errors=True)
+        shutil.copytree(folder, latest)
+        _swap_in(latest, report_dir / LATEST)
+    _write_atomically(report_dir / "index.html", render_index(nights, BOARD_TABLES))
+    return ReportWritten(
+        folder=folder,
+        report=folder / REPORT_FILE,
+        files={p.name: p.stat().st_size for p in sorted(folder.iterdir())},
+        rows={table: len(rows) for table, _, _, rows in tables},
+        latest=is_latest,
+    )
+
+
+def _swap_in(new: Path, final: Path) -> None:
+    old = final.with_name(f".{final.name}.old-{os.getpid()}")
+    if final.exists():
+        final.rename(old)
+    new.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
