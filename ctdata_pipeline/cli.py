@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import sys
@@ -21,6 +22,7 @@ from ctdata_pipeline.jobs import NIGHTLY_JOB, RECOMPUTE_JOB, REPORT_JOB
 from ctdata_pipeline.partitions import night_key, today_in_new_york
 from ctdata_pipeline.portals import PortalFileError
 from ctdata_pipeline.resources import DemoPortalClient
+from ctdata_pipeline.runs import failure_reason
 from ctdata_pipeline.settings import Settings
 from ctdata_pipeline.warehouse import connect, scalar
 
@@ -43,6 +45,15 @@ class NightResult:
     reason: str
     run_id: str
 
+    @property
+    def status(self) -> str:
+        # Harvest errors already name their portal; the line says it once.
+        return "ok" if self.success else f"FAILED: {self.reason.removeprefix(self.portal + ': ')}"
+
+    def failure(self, dated: bool = True) -> str:
+        where = f"{self.snapshot_date} {self.portal}" if dated else self.portal
+        return f"{where}: {self.status.removeprefix('FAILED: ')}"
+
 
 def ensure_dagster_home(cwd: Path | None = None) -> Path:
     """DAGSTER_HOME as Dagster wants it (absolute, existing, with a dagster.yaml): the one set in
@@ -51,10 +62,16 @@ def ensure_dagster_home(cwd: Path | None = None) -> Path:
     home = Path(value).expanduser() if value else (cwd or Path.cwd()) / "dagster_home"
     home = home.resolve()
     home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML, encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(home)
+    # Two first runs at once (one per portal) would both create the instance's SQLite tables
+    # and one would fail; whoever holds the lock creates them, the other finds them made.
+    with open(home / ".ctdata-init.lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        config = home / "dagster.yaml"
+        if not config.exists():
+            config.write_text(DAGSTER_YAML, encoding="utf-8")
+        if not (home / "history").exists():
+            dg.DagsterInstance.get().dispose()
     return home
 
 
@@ -94,28 +111,12 @@ def _run(
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )
-    reason = "" if result.success else failure_reason(result)
+    reason = ""
+    if not result.success:
+        reason = failure_reason(result.all_events) or (
+            f"run {result.run_id} failed; see it in the Dagster UI"
+        )
     return NightResult(night, label, result.success, reason, result.run_id)
-
-
-def failure_reason(result: dg.ExecuteInProcessResult) -> str:
-    """The first step failure's own words, on one line."""
-    for event in result.all_events:
-        if event.event_type != dg.DagsterEventType.STEP_FAILURE:
-            continue
-        data = event.step_failure_data
-        if data.user_failure_data is not None and data.user_failure_data.description:
-            return _one_line(data.user_failure_data.description)
-        if data.error is not None:
-            error = data.error
-            while error.cause is not None:  # Dagster wraps the step's own exception
-                error = error.cause
-            return _one_line(f"{event.step_key} failed: {error.message}")
-    return f"run {result.run_id} failed; see it in the Dagster UI"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _quiet_library_warnings() -> None:
@@ -158,17 +159,10 @@ def nightly(portals: tuple[str, ...], log_level: str) -> None:
     with dg.DagsterInstance.get() as instance:
         results = run_nights(defs, [(tonight, name) for name in names], instance, log_level)
         report = run_report(defs, tonight, instance, log_level)
-    for result in results:
-        status = "ok" if result.success else f"FAILED: {result.reason}"
-        click.echo(f"{result.snapshot_date} {result.portal}: {status}")
-    click.echo(f"{tonight} report: " + ("ok" if report.success else f"FAILED: {report.reason}"))
+    for result in [*results, report]:
+        click.echo(f"{result.snapshot_date} {result.portal}: {result.status}")
     click.echo(f"Report:        {settings.report_dir / tonight.isoformat() / 'report.html'}")
-    failed = [result for result in [*results, report] if not result.success]
-    if failed:
-        _fail(
-            "ctdata nightly: " + "; ".join(f"{r.portal}: {r.reason}" for r in failed),
-            code=1,
-        )
+    _fail_on_failures("nightly", [*results, report], dated=False)
 
 
 @main.command()
@@ -205,7 +199,6 @@ def demo(nights: int, seed: int, log_level: str) -> None:
         results = run_nights(defs, plan, instance, log_level)
         # The Board reads the newest night's report; the nightly schedule writes one a night.
         results.append(run_report(defs, story.last_night, instance, log_level))
-    failed = [result for result in results if not result.success]
     _print_demo_snapshots(settings.db_path, portal_names, story.night_dates())
     _print_headlines(settings.db_path, portal_names, story.first_night, story.last_night)
     click.echo(f"DuckDB file:   {settings.db_path}")
@@ -215,12 +208,7 @@ def demo(nights: int, seed: int, log_level: str) -> None:
     click.echo(f"All reports:   {settings.report_dir / 'index.html'}")
     click.echo(f"Dagster home:  {home} ({len(results)} runs recorded)")
     click.echo(f"Wall time:     {time.monotonic() - started:.1f}s")
-    if failed:
-        _fail(
-            "ctdata demo: "
-            + "; ".join(f"{r.snapshot_date} {r.portal}: {r.reason}" for r in failed),
-            code=1,
-        )
+    _fail_on_failures("demo", results)
 
 
 @main.command("import")
@@ -287,10 +275,58 @@ def import_archive_command(portal_name: str, night: str, archive: Path, log_leve
         f"({written.datasets_in_scope} in scope) from {archive}"
     )
     for result in results:
-        status = "ok" if result.success else f"FAILED: {result.reason}"
-        click.echo(f"{result.snapshot_date} {result.portal}: metrics and board tables {status}")
+        click.echo(
+            f"{result.snapshot_date} {result.portal}: metrics and board tables {result.status}"
+        )
     if any(not result.success for result in results):
         _fail("ctdata import: the snapshot was stored but its metrics failed (see above)", 1)
+
+
+@main.command()
+@click.option("--from", "first", required=True, help="First night (YYYY-MM-DD).")
+@click.option("--to", "last", help="Last night (YYYY-MM-DD); default: the first.")
+@click.option("--portal", "portals", multiple=True, help="Only this portal (repeatable).")
+@click.option(
+    "--log-level",
+    default="WARNING",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]),
+)
+def recompute(first: str, last: str | None, portals: tuple[str, ...], log_level: str) -> None:
+    """Recompute stored nights: their metrics, board tables and reports, from the snapshots
+    already stored (a backfill; nothing is harvested). Each night is a recorded run."""
+    settings = Settings.from_env()
+    try:
+        start = date.fromisoformat(first)
+        end = date.fromisoformat(last) if last else start
+    except ValueError as error:
+        _fail(f"ctdata recompute: {error}", code=2)
+    try:
+        defs = live_definitions(settings)
+        names = list(portals) or settings.load_portals().names
+    except PortalFileError as error:
+        _fail(f"ctdata recompute: {error}", code=2)
+    conn = connect(settings.db_path, read_only=True)
+    try:
+        stored = conn.execute(
+            "SELECT snapshot_date, portal FROM catalog.snapshots WHERE snapshot_date "
+            "BETWEEN ? AND ? AND portal IN (SELECT unnest(?)) ORDER BY snapshot_date, portal",
+            [start, end, names],
+        ).fetchall()
+    finally:
+        conn.close()
+    if not stored:
+        _fail(
+            f"ctdata recompute: no stored snapshot of {', '.join(names)} from {start} to {end}", 1
+        )
+    ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        results = run_nights(defs, stored, instance, log_level, RECOMPUTE_JOB)
+        for night in sorted({night for night, _ in stored}):
+            results.append(run_report(defs, night, instance, log_level))
+    for result in results:
+        click.echo(f"{result.snapshot_date} {result.portal}: {result.status}")
+    _fail_on_failures("recompute", results)
 
 
 def _print_demo_snapshots(db_path: Path, portals: list[str], nights: list[date]) -> None:
@@ -358,6 +394,13 @@ def _print_headlines(db_path: Path, portals: list[str], first: date, last: date)
 
 def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}%"
+
+
+def _fail_on_failures(command: str, results: Sequence[NightResult], dated: bool = True) -> None:
+    """Exit 1 with one line naming every failed run and why, if any failed."""
+    failed = [result for result in results if not result.success]
+    if failed:
+        _fail(f"ctdata {command}: " + "; ".join(r.failure(dated) for r in failed), code=1)
 
 
 def _fail(message: str, code: int) -> None:

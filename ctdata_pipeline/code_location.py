@@ -6,6 +6,7 @@ import os
 
 import dagster as dg
 
+from ctdata_pipeline.alerts import run_failure_alert
 from ctdata_pipeline.board.assets import build_board_assets
 from ctdata_pipeline.catalog.assets import build_catalog_assets
 from ctdata_pipeline.demo.portals import demo_portal_file
@@ -62,7 +63,7 @@ def build_definitions(
             build_report_job(board_report),
         ],
         schedules=[build_nightly_schedule(nightly_job)],
-        sensors=[build_report_sensor(board_report)],
+        sensors=[build_report_sensor(board_report), run_failure_alert],
         resources={
             "reports": ReportFolder(directory=str(settings.report_dir)),
             "portal_client": portal_client,

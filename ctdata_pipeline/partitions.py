@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -12,6 +12,18 @@ FIRST_NIGHT = "2020-01-01"
 HARVEST_TIME = time(2, 0)  # the nightly schedule's hour, New York time
 DATE = "date"
 PORTAL = "portal"
+
+
+def expected_by(hour: int) -> dg.FreshnessPolicy:
+    """Freshness of a nightly asset: materialized between the 02:00 New York run and `hour`
+    o'clock, every day. A night the schedule missed (or that failed everywhere) shows as
+    failing in the UI. (Dagster evaluates it for the asset as a whole: one portal's failure
+    shows as that partition's failed run, not here.)"""
+    return dg.FreshnessPolicy.cron(
+        deadline_cron=f"0 {hour} * * *",
+        lower_bound_delta=timedelta(hours=hour - HARVEST_TIME.hour),
+        timezone="America/New_York",
+    )
 
 
 def nightly_dates() -> dg.DailyPartitionsDefinition:

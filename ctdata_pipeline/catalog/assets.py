@@ -13,7 +13,7 @@ from ctdata_pipeline.catalog.store import (
     write_snapshot,
 )
 from ctdata_pipeline.metadata import OWNERS, table_preview
-from ctdata_pipeline.partitions import night_and_portal
+from ctdata_pipeline.partitions import expected_by, night_and_portal
 from ctdata_pipeline.resources import HarvestStaging, PortalClient
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse, scalar
 
@@ -34,6 +34,7 @@ def build_catalog_assets(
         owners=OWNERS,
         tags={"layer": "catalog"},
         pool=DUCKDB_POOL,
+        freshness_policy=expected_by(4),
         check_specs=[
             dg.AssetCheckSpec(
                 IDS_UNIQUE,

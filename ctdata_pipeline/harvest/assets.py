@@ -6,7 +6,7 @@ import dagster as dg
 
 from ctdata_pipeline.harvest.http import HarvestError
 from ctdata_pipeline.metadata import OWNERS, table_preview
-from ctdata_pipeline.partitions import night_and_portal
+from ctdata_pipeline.partitions import expected_by, night_and_portal
 from ctdata_pipeline.resources import HarvestStaging, PortalClient
 from ctdata_pipeline.settings import socrata_app_token
 
@@ -24,6 +24,7 @@ def build_harvest_assets(
         owners=OWNERS,
         tags={"layer": "harvest"},
         retry_policy=retry_policy,
+        freshness_policy=expected_by(4),
     )
     def harvested_catalog(
         context: dg.AssetExecutionContext, portal_client: PortalClient, staging: HarvestStaging

@@ -6,7 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from ctdata_pipeline.metadata import OWNERS, markdown_table
-from ctdata_pipeline.partitions import nightly_date
+from ctdata_pipeline.partitions import expected_by, nightly_date
 from ctdata_pipeline.report.publish import publish_report
 from ctdata_pipeline.resources import PortalClient
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
@@ -51,6 +51,7 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         tags={"layer": "report"},
         pool=DUCKDB_POOL,
         automation_condition=REPORT_AUTOMATION,
+        freshness_policy=expected_by(5),
     )
     def board_report(
         context: dg.AssetExecutionContext,
