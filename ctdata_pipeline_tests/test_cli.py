@@ -7,9 +7,11 @@ import dagster as dg
 import duckdb
 
 from ctdata_pipeline.demo.generator import DEMO_NIGHTS
+from ctdata_pipeline.metrics.definitions import METRICS
 from ctdata_pipeline.partitions import today_in_new_york
 from ctdata_pipeline_tests.support import (
     portal_entry,
+    query,
     run_ctdata,
     serve,
     socrata_catalog,
@@ -18,14 +20,11 @@ from ctdata_pipeline_tests.support import (
 
 
 def snapshots(db_path: Path) -> list[tuple]:
-    conn = duckdb.connect(str(db_path), read_only=True)
-    try:
-        return conn.execute(
-            "SELECT snapshot_date, portal, assets_total, datasets_in_scope FROM catalog.snapshots "
-            "ORDER BY snapshot_date, portal"
-        ).fetchall()
-    finally:
-        conn.close()
+    return query(
+        db_path,
+        "SELECT snapshot_date, portal, assets_total, datasets_in_scope FROM catalog.snapshots "
+        "ORDER BY snapshot_date, portal",
+    )
 
 
 def test_ctdata_demo_end_to_end_in_a_fresh_folder(demo_run):
@@ -141,8 +140,19 @@ def test_ctdata_nightly_says_in_one_line_which_portal_failed(tmp_path):
         )
     assert completed.returncode == 1
     last_line = completed.stderr.strip().splitlines()[-1]
-    assert last_line.startswith("ctdata nightly: down: down: HTTP 404 from http://127.0.0.1:")
-    assert [row[1] for row in snapshots(tmp_path / "data" / "ctdata.duckdb")] == ["ct"]
+    assert last_line.startswith("ctdata nightly: down: HTTP 404 from http://127.0.0.1:")
+    assert "down: FAILED: HTTP 404 from" in completed.stdout
+    database = tmp_path / "data" / "ctdata.duckdb"
+    assert [row[1] for row in snapshots(database)] == ["ct"]
+    # The portal that answered is complete: every metric for the night, and its report.
+    portal_wide = query(
+        database,
+        "SELECT portal, count(DISTINCT metric_id) FROM board.plan_metrics "
+        "WHERE agency IS NULL GROUP BY portal",
+    )
+    assert portal_wide == [("ct", len(METRICS))]
+    assert f"{today_in_new_york()} ct: ok" in completed.stdout.splitlines()
+    assert (tmp_path / "reports" / "latest" / "report.html").exists()
     assert (tmp_path / "dagster_home" / "dagster.yaml").exists()  # created: DAGSTER_HOME unset
 
 

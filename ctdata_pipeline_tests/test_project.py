@@ -37,3 +37,27 @@ def test_the_code_is_ruff_clean():
         timeout=120,
     )
     assert completed.returncode == 0, completed.stdout[-3000:]
+
+
+def test_the_production_dagster_yaml_in_the_readme_is_valid(tmp_path, monkeypatch):
+    from dagster._core.instance.config import dagster_instance_config
+
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## Production.*?```yaml\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "dagster.yaml").write_text(block)
+    for name in ("DAGSTER_PG_HOST", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD"):
+        monkeypatch.setenv(name, "x")
+    config, _ = dagster_instance_config(str(tmp_path))
+    assert config["storage"]["postgres"]["postgres_db"]["db_name"] == "dagster"
+    assert config["concurrency"]["pools"]["default_limit"] == 1
+
+
+def test_the_dagster_yaml_ctdata_writes_is_valid(tmp_path):
+    from dagster._core.instance.config import dagster_instance_config
+
+    from ctdata_pipeline.cli import DAGSTER_YAML
+
+    (tmp_path / "dagster.yaml").write_text(DAGSTER_YAML)
+    config, _ = dagster_instance_config(str(tmp_path))
+    assert config["concurrency"]["pools"]["default_limit"] == 1
+    assert config["telemetry"]["enabled"] is False

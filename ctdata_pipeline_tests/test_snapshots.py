@@ -285,6 +285,9 @@ def test_a_portal_that_fails_leaves_the_other_portals_night_complete(tmp_path, i
     assert results["down"].reason.startswith("down: HTTP 404 from http://127.0.0.1:")
     stored = query(pipeline.db_path, "SELECT portal, assets_total FROM catalog.snapshots")
     assert stored == [("good", 20)]
+    # the good portal's night is complete down to the board tables
+    for table in ("board.plan_metrics", "metrics.datasets", "board.agency_scorecard"):
+        assert query(pipeline.db_path, f"SELECT DISTINCT portal FROM {table}") == [("good",)]
 
 
 def test_a_database_from_before_a_new_catalog_column_is_migrated(tmp_path, instance, today):
