@@ -22,6 +22,7 @@ from ctdata_pipeline.cli import NightResult, run_nights
 from ctdata_pipeline.code_location import build_definitions
 from ctdata_pipeline.demo.server import Hook, PortalServer
 from ctdata_pipeline.partitions import night_instant
+from ctdata_pipeline.portals import Portal
 from ctdata_pipeline.resources import LivePortalClient
 from ctdata_pipeline.settings import Settings
 
@@ -47,6 +48,30 @@ CT_CUSTOM_FIELDS = {
     "update_frequency": "Details_Update-Frequency",
     "geographic_unit": "Details_Geographic-Unit",
 }
+
+# Every asset of the location and the group that shows where it sits in the flow.
+ASSET_GROUPS = {
+    "harvested_catalog": "harvest",
+    "catalog_snapshot": "catalog",
+    "dataset_assessments": "metrics",
+    "plan_metrics": "metrics",
+    "missing_metadata": "board",
+    "stale_datasets": "board",
+    "agency_scorecard": "board",
+    "catalog_changes": "board",
+    "board_report": "report",
+}
+
+# NYC Open Data: a real Socrata portal whose custom-metadata keys differ from data.ct.gov's.
+NYC_PORTAL = Portal(
+    name="nyc",
+    kind="socrata",
+    url="https://data.cityofnewyork.us",
+    custom_fields={
+        "agency": "Dataset-Information_Agency",
+        "update_frequency": "Update_Update-Frequency",
+    },
+)
 
 
 def realdata(relative: str) -> Path:

@@ -16,20 +16,9 @@ import yaml
 from playwright.sync_api import sync_playwright
 
 from ctdata_pipeline.cli import DAGSTER_YAML
-from ctdata_pipeline_tests.support import REPO_ROOT
+from ctdata_pipeline_tests.support import ASSET_GROUPS, REPO_ROOT
 from ctdata_pipeline_tests.test_report import CHROMIUM, CHROMIUM_ARGS
 
-ASSETS = {
-    "harvested_catalog": "harvest",
-    "catalog_snapshot": "catalog",
-    "dataset_assessments": "metrics",
-    "plan_metrics": "metrics",
-    "missing_metadata": "board",
-    "stale_datasets": "board",
-    "agency_scorecard": "board",
-    "catalog_changes": "board",
-    "board_report": "report",
-}
 CHECKS = {
     ("catalog_snapshot", "asset_ids_unique"),
     ("catalog_snapshot", "in_scope_within_band"),
@@ -161,7 +150,7 @@ def test_the_location_loads_and_lists_every_definition(webserver):
         ("run_failure_alert", "RUNNING"),
     }
     nodes = {"/".join(n["assetKey"]["path"]): n for n in repository["assetNodes"]}
-    assert {key: node["groupName"] for key, node in nodes.items()} == ASSETS
+    assert {key: node["groupName"] for key, node in nodes.items()} == ASSET_GROUPS
     for key, node in nodes.items():
         assert node["description"] and len(node["description"]) > 80, key
         assert node["owners"] == [{"team": "opm-dapa"}] and node["kinds"], key

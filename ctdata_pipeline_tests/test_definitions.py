@@ -14,7 +14,7 @@ from dagster._utils.schedules import cron_string_iterator  # to list the schedul
 from ctdata_pipeline.code_location import definitions_from_env
 from ctdata_pipeline.jobs import NIGHTLY_JOB, NIGHTLY_SCHEDULE
 from ctdata_pipeline.partitions import DATE, PORTAL
-from ctdata_pipeline_tests.support import REPO_ROOT
+from ctdata_pipeline_tests.support import ASSET_GROUPS, REPO_ROOT
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -48,17 +48,7 @@ def test_the_live_and_demo_locations_load(defs, monkeypatch):
 def test_every_asset_says_what_it_means_and_who_owns_it(defs):
     specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
     groups = {key: spec.group_name for key, spec in specs.items()}
-    assert groups == {
-        "harvested_catalog": "harvest",
-        "catalog_snapshot": "catalog",
-        "dataset_assessments": "metrics",
-        "plan_metrics": "metrics",
-        "missing_metadata": "board",
-        "stale_datasets": "board",
-        "agency_scorecard": "board",
-        "catalog_changes": "board",
-        "board_report": "report",
-    }
+    assert groups == ASSET_GROUPS
     for spec in specs.values():
         assert len(spec.description) > 100
         assert spec.owners == ["team:opm-dapa"]

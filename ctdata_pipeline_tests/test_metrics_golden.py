@@ -12,17 +12,14 @@ from ctdata_pipeline.board.publish import publish_night
 from ctdata_pipeline.metrics.compute import compute_night
 from ctdata_pipeline.partitions import night_instant
 from ctdata_pipeline.portals import Portal
-from ctdata_pipeline_tests.support import assessed, load_realdata, metrics_of, store_night
-
-NYC = Portal(
-    name="nyc",
-    kind="socrata",
-    url="https://data.cityofnewyork.us",
-    custom_fields={
-        "agency": "Dataset-Information_Agency",
-        "update_frequency": "Update_Update-Frequency",
-    },
+from ctdata_pipeline_tests.support import (
+    NYC_PORTAL,
+    assessed,
+    load_realdata,
+    metrics_of,
+    store_night,
 )
+
 FEED = Portal(name="feed", kind="dcat", url="https://feed.example/data.json")
 
 
@@ -45,7 +42,7 @@ def test_nyc_discovery_page_with_nycs_keys(conn):
         "results"
     ]
     night = date(2025, 4, 28)  # the morning after the page was recorded
-    metrics = computed(conn, NYC, night, results)
+    metrics = computed(conn, NYC_PORTAL, night, results)
     datasets = assessed(conn, "nyc", night)
 
     # All 7 are official datasets of the NYC domain with no parent: all in scope.

@@ -15,7 +15,7 @@ from ctdata_pipeline.catalog.normalize import (
 )
 from ctdata_pipeline.catalog.text import clean_list, clean_text
 from ctdata_pipeline.portals import Portal
-from ctdata_pipeline_tests.support import load_realdata
+from ctdata_pipeline_tests.support import NYC_PORTAL, load_realdata
 
 CT = Portal(
     name="data.ct.gov",
@@ -26,15 +26,6 @@ CT = Portal(
         "agency": "Agency_Agency",
         "update_frequency": "Details_Update-Frequency",
         "geographic_unit": "Details_Geographic-Unit",
-    },
-)
-NYC = Portal(
-    name="nyc",
-    kind="socrata",
-    url="https://data.cityofnewyork.us",
-    custom_fields={
-        "agency": "Dataset-Information_Agency",
-        "update_frequency": "Update_Update-Frequency",
     },
 )
 HUB = Portal(name="geohive", kind="dcat", url="https://geohive.ie/api/feed/dcat-us/1.1.json")
@@ -77,7 +68,7 @@ def test_nyc_dataset_with_nyc_keys_configured():
     results = load_realdata("socrata/catalog_v1_data.cityofnewyork.us_limit7_2025-04-27.json")[
         "results"
     ]
-    row, mapped = normalize(NYC, by_id(results, "8wbx-tsch"))
+    row, mapped = normalize(NYC_PORTAL, by_id(results, "8wbx-tsch"))
     assert mapped and row["in_scope"] and row["scope_note"] is None
     assert row["agency"] == "Taxi and Limousine Commission (TLC)"
     assert row["agency_rule"] == "custom_field"
@@ -98,7 +89,7 @@ def test_without_the_custom_field_the_agency_falls_back_to_attribution_then_owne
         "results"
     ]
     record = by_id(results, "erm2-nwe9")
-    unconfigured = NYC.model_copy(update={"custom_fields": {}})
+    unconfigured = NYC_PORTAL.model_copy(update={"custom_fields": {}})
     row, _ = normalize(unconfigured, record)
     assert (row["agency"], row["agency_rule"]) == ("311", "attribution")
     record["resource"]["attribution"] = "  <p>&nbsp;</p> "
@@ -113,10 +104,10 @@ def test_community_and_derived_datasets_are_inventory_only():
     ]
     record = by_id(results, "vx8i-nprf")
     record["resource"]["provenance"] = "community"
-    assert normalize(NYC, record)[0]["scope_note"] == "community asset"
+    assert normalize(NYC_PORTAL, record)[0]["scope_note"] == "community asset"
     record["resource"]["provenance"] = None
     record["resource"]["parent_fxf"] = ["abcd-1234"]
-    row, _ = normalize(NYC, record)
+    row, _ = normalize(NYC_PORTAL, record)
     assert row["scope_note"] == "derived view" and row["parent_ids"] == ["abcd-1234"]
 
 
@@ -140,7 +131,7 @@ def test_counters_split_off_and_back_exactly():
         "results"
     ]
     record = by_id(results, "8wbx-tsch")
-    stable, counters = split_counters(NYC, record)
+    stable, counters = split_counters(NYC_PORTAL, record)
     assert counters == {
         "views_last_week": 10011,
         "views_last_month": 47723,
@@ -157,10 +148,10 @@ def test_counters_split_off_and_back_exactly():
     assert merged == record
     # Tonight's views do not make a new version of the record; a new title does.
     busier = merge_counters(stable, {**counters, "views_last_week": 1})
-    assert record_hash(split_counters(NYC, busier)[0]) == record_hash(stable)
+    assert record_hash(split_counters(NYC_PORTAL, busier)[0]) == record_hash(stable)
     renamed = merge_counters(stable, counters)
     renamed["resource"]["name"] += " (Revised)"
-    assert record_hash(split_counters(NYC, renamed)[0]) != record_hash(stable)
+    assert record_hash(split_counters(NYC_PORTAL, renamed)[0]) != record_hash(stable)
 
 
 def test_the_normalizer_key_changes_with_the_rules_the_portal_configures():

@@ -18,6 +18,8 @@ matplotlib.use("Agg")  # no display; charts are only ever written to files
 from matplotlib import dates as mdates
 from matplotlib.figure import Figure
 
+from ctdata_pipeline.report.data import format_value
+
 # Okabe & Ito (2008), with a marker and a line style each.
 STYLES = (
     ("#D55E00", "o", "-"),  # vermillion, circles, solid
@@ -72,7 +74,7 @@ def trend_chart(
             label=one.label,
         )
         axes.annotate(
-            f"{one.label}: {_format(values[-1], unit)}",
+            f"{one.label}: {format_value(values[-1], unit)}",
             (nights[-1], values[-1]),
             textcoords="offset points",
             xytext=(6, 0),
@@ -112,16 +114,6 @@ def trend_chart(
     )
 
 
-def _format(value: float | None, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    if unit == "percent":
-        return f"{value:.1f}%"
-    if unit in ("score", "days"):
-        return f"{value:.1f}"
-    return f"{value:,.0f}"
-
-
 def _alt_text(title: str, series: list[Series], unit: str, target: tuple[float, str] | None) -> str:
     parts = []
     for one in series:
@@ -132,12 +124,13 @@ def _alt_text(title: str, series: list[Series], unit: str, target: tuple[float, 
         (first_night, first), (last_night, last) = points[0], points[-1]
         values = [value for _, value in points]
         if len(points) == 1:
-            parts.append(f"{one.label} was {_format(last, unit)} on {last_night}")
+            parts.append(f"{one.label} was {format_value(last, unit)} on {last_night}")
         else:
             parts.append(
-                f"{one.label} went from {_format(first, unit)} on {first_night} to "
-                f"{_format(last, unit)} on {last_night} (lowest {_format(min(values), unit)}, "
-                f"highest {_format(max(values), unit)}, {len(points)} nights)"
+                f"{one.label} went from {format_value(first, unit)} on {first_night} to "
+                f"{format_value(last, unit)} on {last_night} "
+                f"(lowest {format_value(min(values), unit)}, "
+                f"highest {format_value(max(values), unit)}, {len(points)} nights)"
             )
     text = f"Line chart, {title}: " + "; ".join(parts) + "."
     if target is not None:
@@ -149,7 +142,7 @@ def _rows(series: list[Series], unit: str) -> list[list[str]]:
     nights = sorted({night for one in series for night, _ in one.points})
     by_series = [dict(one.points) for one in series]
     return [
-        [night.isoformat(), *(_format(values.get(night), unit) for values in by_series)]
+        [night.isoformat(), *(format_value(values.get(night), unit) for values in by_series)]
         for night in nights
     ]
 

@@ -165,3 +165,14 @@ def board_table(
     columns = [column[0] for column in cursor.description]
     types = [str(column[1]) for column in cursor.description]
     return columns, types, cursor.fetchall()
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """A metric value as the report prints it: percentages and scores to one decimal."""
+    if value is None:
+        return "n/a"
+    if unit == "percent":
+        return f"{value:.1f}%"
+    if unit in ("score", "days"):
+        return f"{value:.1f}"
+    return f"{value:,.0f}"

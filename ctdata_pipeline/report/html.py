@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ctdata_pipeline.metrics.definitions import METRIC_VERSION, PLAN_TARGET, metric_for
 from ctdata_pipeline.report.charts import Chart, Series, trend_chart
-from ctdata_pipeline.report.data import NightReport, PortalNight, Value
+from ctdata_pipeline.report.data import NightReport, PortalNight, Value, format_value
 
 TEMPLATES = Path(__file__).with_name("templates")
 _environment = Environment(
@@ -218,17 +218,7 @@ def _label(metric: str) -> str:
 def _shown(metric: str, value: Value | None) -> Shown:
     if value is None or value.value is None:
         return Shown(metric, "", "n/a", _label(metric))
-    return Shown(metric, repr(value.value), _text(value.value, value.unit), _label(metric))
-
-
-def _text(value: float | None, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    if unit == "percent":
-        return f"{value:.1f}%"
-    if unit in ("score", "days"):
-        return f"{value:.1f}"
-    return f"{value:,.0f}"
+    return Shown(metric, repr(value.value), format_value(value.value, value.unit), _label(metric))
 
 
 def _change(tonight: Value | None, before: Value | None, previous: date | None) -> str:
@@ -242,7 +232,7 @@ def _change(tonight: Value | None, before: Value | None, previous: date | None) 
         return f"Unchanged since {previous}."
     direction = "Up" if delta > 0 else "Down"
     amount = f"{abs(delta):.1f}{unit}" if unit else f"{abs(delta):,.0f}"
-    return f"{direction} {amount} since {previous} ({_text(before.value, tonight.unit)})."
+    return f"{direction} {amount} since {previous} ({format_value(before.value, tonight.unit)})."
 
 
 def _count(value: float | None) -> str:
@@ -266,7 +256,10 @@ def _scorecard_row(row: dict[str, Any]) -> dict[str, Any]:
         "agency": row["agency"],
         "datasets": row["datasets"],
         "cells": [
-            {"text": _text(row[value], unit), "n": row[n] if row[value] is not None else None}
+            {
+                "text": format_value(row[value], unit),
+                "n": row[n] if row[value] is not None else None,
+            }
             for value, n, unit in SCORECARD_CELLS
         ],
     }
@@ -331,7 +324,7 @@ def _method(report: NightReport) -> list[dict[str, Any]]:
                             "metric": name,
                             "numerator": _number(value.numerator),
                             "denominator": _number(value.denominator),
-                            "value": _text(value.value, value.unit),
+                            "value": format_value(value.value, value.unit),
                             "note": value.note or "",
                         }
                     )
