@@ -131,7 +131,7 @@ def test_an_html_error_page_with_status_200_is_refused(tmp_path, today):
         headers={"Content-Type": "text/html; charset=utf-8"},
     )
     with serve("socrata", [], hook=first_requests(100, page)) as server:
-        with pytest.raises(HarvestError, match="Unknown response format: text/html"):
+        with pytest.raises(HarvestError, match="content type 'text/html; charset=utf-8', not JSON"):
             harvest(portal_for(server), tmp_path, today)
 
 

@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -23,7 +24,7 @@ from ctdata_pipeline.catalog.text import clean_list, clean_text, has_template
 from ctdata_pipeline.portals import Portal
 
 # Bump when a rule below changes, so stored versions are re-normalized instead of reused.
-NORMALIZER_VERSION = 2
+NORMALIZER_VERSION = 3
 
 ASSET_COLUMNS: dict[str, str] = {
     "asset_type": "VARCHAR",
@@ -180,8 +181,7 @@ def normalize_socrata(portal: Portal, result: dict[str, Any]) -> tuple[dict[str,
         "in_scope": scope_note is None,
         "scope_note": scope_note,
         "title": clean_text(resource.get("name")),
-        "description": _raw_text(resource.get("description")),
-        "description_text": clean_text(resource.get("description")),
+        **_description(resource.get("description")),
         "agency": agency,
         "agency_rule": agency_rule,
         "category": clean_text(classification.get("domain_category")),
@@ -254,8 +254,7 @@ def normalize_dcat(dataset: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         "in_scope": True,
         "scope_note": None,
         "title": clean_text(dataset.get("title")),
-        "description": _raw_text(dataset.get("description")),
-        "description_text": clean_text(dataset.get("description")),
+        **_description(dataset.get("description")),
         "agency": publisher_name,
         "agency_rule": "publisher" if publisher_name else None,
         "category": ", ".join(themes) if themes else None,
@@ -304,11 +303,24 @@ def normalize_dcat(dataset: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     return row, mapped
 
 
+EARLIEST_PLAUSIBLE = datetime(1990, 1, 1, tzinfo=UTC)
+EPOCH_DIGITS = re.compile(r"\d{9,13}")
+
+
 def parse_timestamp(value: object) -> datetime | None:
     """A UTC datetime from ISO 8601 text (with or without time; `Z` or offset), or epoch
-    seconds/milliseconds; None for anything else (template leftovers included)."""
+    seconds/milliseconds (as a number or a string of digits); None for anything else: template
+    leftovers, and dates before 1990, which no catalog platform wrote (epoch 0 is a missing
+    value saved as a number) and which would make a dataset decades overdue."""
+    moment = _timestamp(value)
+    return moment if moment is not None and moment >= EARLIEST_PLAUSIBLE else None
+
+
+def _timestamp(value: object) -> datetime | None:
     if isinstance(value, bool) or value is None:
         return None
+    if isinstance(value, str) and EPOCH_DIGITS.fullmatch(value.strip()):
+        value = int(value.strip())
     if isinstance(value, int | float):
         if not math.isfinite(value):
             return None
@@ -382,8 +394,11 @@ def _template_fields(values: dict[str, object]) -> list[str]:
     )
 
 
-def _raw_text(value: object) -> str | None:
-    return value if isinstance(value, str) and clean_text(value) is not None else None
+def _description(value: object) -> dict[str, str | None]:
+    """The description as published (HTML kept) and as plain text; both None when empty.
+    Cleaned once: descriptions are the largest text a catalog holds."""
+    text = clean_text(value)
+    return {"description": value if text is not None else None, "description_text": text}
 
 
 def _url_or_none(value: object) -> str | None:

@@ -61,12 +61,17 @@ class ServedRequest:
 
 @dataclass
 class Reply:
-    """A response a hook can force: status, headers, body, and an optional pause first."""
+    """A response a hook can force: status, headers, body, and the faults of a real network: a
+    pause before answering, a stall part-way through the body, a connection that closes before
+    the length it announced."""
 
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
     delay_seconds: float = 0.0
+    declared_length: int | None = None  # Content-Length to announce, if not the body's own
+    stall_after_bytes: int | None = None
+    stall_seconds: float = 0.0
 
 
 Hook = Callable[[ServedRequest], Reply | None]
@@ -156,11 +161,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         for key, value in reply.headers.items():
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(reply.body)))
+        length = len(reply.body) if reply.declared_length is None else reply.declared_length
+        self.send_header("Content-Length", str(length))
         self.end_headers()
+        cut = len(reply.body) if reply.stall_after_bytes is None else reply.stall_after_bytes
         # The client may have given up already (a timeout test): nothing to do then.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self.wfile.write(reply.body)
+            self.wfile.write(reply.body[:cut])
+            self.wfile.flush()
+            if reply.stall_seconds:
+                threading.Event().wait(reply.stall_seconds)
+            self.wfile.write(reply.body[cut:])
+        if length != len(reply.body):
+            self.close_connection = True
 
     def _answer(self, request: ServedRequest) -> Reply:
         if self.portal.kind == "socrata" and request.path == SOCRATA_PATH:
@@ -210,10 +223,11 @@ class _Handler(BaseHTTPRequestHandler):
             for key, _ in request.params
             if key not in _KNOWN_SOCRATA_PARAMS and key != AS_OF_PARAM
         ]
+        # A record with no domain at all is a broken record: served anyway (a fault test's).
         matching = [
             record
             for record in records
-            if not domains or record.get("metadata", {}).get("domain") in domains
+            if not domains or _field(record, "metadata", "domain") in domains | {None}
         ]
         if custom_filters or not answerable:
             matching = []  # an unknown parameter is a custom-metadata filter nothing matches
@@ -247,13 +261,20 @@ class _Handler(BaseHTTPRequestHandler):
         return reply
 
 
+def _field(record: Any, *path: str) -> Any:
+    """A nested field of a record, or None where any level is missing or not an object."""
+    for key in path:
+        record = record.get(key) if isinstance(record, dict) else None
+    return record
+
+
 def _record_id(record: dict[str, Any]) -> str:
-    return str(record.get("resource", {}).get("id", ""))
+    return str(_field(record, "resource", "id") or "")
 
 
-def _relevance(record: dict[str, Any]) -> tuple[int, str]:
-    views = record.get("resource", {}).get("page_views", {}).get("page_views_last_week", 0)
-    return (-int(views or 0), _record_id(record))
+def _relevance(record: dict[str, Any]) -> tuple[float, str]:
+    views = _field(record, "resource", "page_views", "page_views_last_week")
+    return (-(views if isinstance(views, int | float) else 0), _record_id(record))
 
 
 def _json_reply(body: Any, status: int = 200) -> Reply:

@@ -129,6 +129,14 @@ def _build_object(events: Iterator[tuple[str, str, Any]]) -> dict[str, Any]:
     raise InvalidBody("the feed ended inside a dataset")
 
 
+def _first_line(error: Exception) -> str:
+    """yajl's message without the excerpt of the body it quotes (bytes, over several lines)."""
+    message = error.args[0] if error.args else error
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", errors="replace")
+    return str(message).strip().splitlines()[0]
+
+
 def _json_kind(event: str) -> str:
     return {
         "start_map": "an object",
@@ -203,7 +211,7 @@ class DcatHarvester:
                     seen.add(asset_id)
                     writer.write(asset_id, dataset)
             except ijson.JSONError as error:
-                raise InvalidBody(str(error)) from None
+                raise InvalidBody(_first_line(error)) from None
         return duplicates
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import requests
 import tenacity
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -89,6 +91,20 @@ BODY_FAULTS = (
 )
 
 
+def require_utf8_json(response: requests.Response, *args: object, **kwargs: object) -> None:
+    """A response hook: a JSON body must be UTF-8 (RFC 8259). requests would otherwise decode
+    bad bytes as U+FFFD and the catalog would quietly hold text the portal never published."""
+    content_type = response.headers.get("Content-Type", "").lower()
+    if response.ok and "json" in content_type:
+        try:
+            response.content.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InvalidBody(
+                f"not valid UTF-8 (byte 0x{response.content[error.start]:02x} at position "
+                f"{error.start})"
+            ) from None
+
+
 def with_body_retries(fetch: Callable[[], T], *, attempts: int = BODY_ATTEMPTS) -> T:
     """Run `fetch` again when its response body fails; re-raise the last fault."""
     retrying = tenacity.Retrying(
@@ -108,13 +124,29 @@ def describe_http_failure(error: Exception) -> tuple[str, bool]:
         detail = _short_body(response)
         retryable = status in RETRY_STATUSES
         return f"HTTP {status} from {_url(response)}{detail}", retryable
+    if isinstance(error, requests.exceptions.TooManyRedirects):
+        last = _url(error.response)
+        return f"redirected in a loop (more than 30 redirects, the last to {last})", False
     if isinstance(error, requests.exceptions.Timeout):
-        return f"timed out ({error.__class__.__name__})", True
+        return f"timed out waiting for the portal ({error.__class__.__name__})", True
+    cause = _root_cause(error)
     if isinstance(error, requests.exceptions.ConnectionError):
-        return f"connection failed ({_root_cause(error)})", True
+        if "timed out" in cause.lower():  # the body stalled after the headers arrived
+            return f"timed out reading the response ({cause})", True
+        if _is_name_resolution_failure(error):
+            return f"the portal's host name could not be resolved ({cause})", True
+        return f"connection failed ({cause})", True
+    if isinstance(error, requests.exceptions.ContentDecodingError):
+        return f"the response's compressed body could not be decompressed ({cause})", True
     if isinstance(error, requests.exceptions.ChunkedEncodingError | InvalidBody):
-        return f"the response body was unusable ({error})", True
+        return f"the response body was cut short or unusable ({cause})", True
     return f"{error.__class__.__name__}: {error}", False
+
+
+def redact(text: str, secret: str | None) -> str:
+    """`text` with every occurrence of a secret (the app token) replaced, for messages that
+    quote what a portal sent back (a portal may echo the request's headers)."""
+    return text.replace(secret, "[redacted]") if secret else text
 
 
 def _url(response: requests.Response | None) -> str:
@@ -130,8 +162,31 @@ def _short_body(response: requests.Response | None) -> str:
     return f": {text[:200]}" if text else ""
 
 
+def _is_name_resolution_failure(error: BaseException) -> bool:
+    return any(
+        isinstance(link, socket.gaierror | urllib3.exceptions.NameResolutionError)
+        for link in _chain(error)
+    )
+
+
 def _root_cause(error: BaseException) -> str:
-    while error.__cause__ is not None or error.__context__ is not None:
-        error = error.__cause__ or error.__context__  # type: ignore[assignment]
-    text = str(error)
+    *_, root = _chain(error)
+    text = str(root) or root.__class__.__name__
     return text if len(text) < 200 else text[:200] + "…"
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """The error and what caused it, down to the root. requests and urllib3 carry the
+    underlying error in `args` or `.reason` rather than as a cause, so those count too."""
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        yield link
+        reason = getattr(link, "reason", None)
+        wrapped = next((arg for arg in link.args if isinstance(arg, BaseException)), None)
+        link = (
+            link.__cause__
+            or link.__context__
+            or (reason if isinstance(reason, BaseException) else wrapped)
+        )

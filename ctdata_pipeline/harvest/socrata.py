@@ -16,6 +16,7 @@ the unique count does not match it, the catalog changed under us and the crawl s
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,8 @@ from ctdata_pipeline.harvest.http import (
     HarvestError,
     InvalidBody,
     describe_http_failure,
+    redact,
+    require_utf8_json,
     retrying_adapter,
     with_body_retries,
 )
@@ -40,6 +43,7 @@ from ctdata_pipeline.portals import Portal
 CATALOG_PATH = "/api/catalog/v1"
 OFFSET_WINDOW = 10_000  # offset + limit may not exceed this on the Discovery API
 CRAWL_ATTEMPTS = 3
+FOUR_BY_FOUR = re.compile(r"[a-z0-9]{4}-[a-z0-9]{4}")
 
 
 @dataclass
@@ -73,7 +77,9 @@ class SocrataHarvester:
                 },
                 timeout=portal.timeout_seconds,
             )
-        self._client.session.hooks["response"].append(self._as_of_check.on_response)
+        self._client.session.hooks["response"].extend(
+            [self._as_of_check.on_response, require_utf8_json]
+        )
 
     @property
     def source_url(self) -> str:
@@ -185,6 +191,13 @@ class SocrataHarvester:
                     self.portal.name,
                     f"result {position} of the page at {where} has no resource.id",
                 )
+            if not FOUR_BY_FOUR.fullmatch(asset_id):
+                # Every Socrata asset id is a four-by-four; anything else is not a catalog answer.
+                raise HarvestError(
+                    self.portal.name,
+                    f"result {position} of the page at {where} has resource.id "
+                    f"{asset_id[:40]!r}, not a Socrata id (xxxx-xxxx)",
+                )
             if asset_id in crawl.seen:
                 crawl.duplicates += 1
                 continue
@@ -223,8 +236,13 @@ class SocrataHarvester:
             raise InvalidBody(f"not valid JSON ({error})") from None
         except requests.exceptions.RequestException:
             raise
+        except InvalidBody:
+            raise
         except Exception as error:  # sodapy raises bare Exception for an unknown content type
-            raise InvalidBody(str(error)) from None
+            problem = str(error)
+            if problem.startswith("Unknown response format: "):
+                problem = f"content type {problem.split(': ', 1)[1]!r}, not JSON"
+            raise InvalidBody(problem) from None
         self._as_of_check.raise_if_unconfirmed()
         if isinstance(body, requests.Response):
             raise InvalidBody("the body was empty")
@@ -277,5 +295,13 @@ def harvest_socrata(
     app_token: str | None,
     as_of: date | None,
 ) -> HarvestSummary:
-    """Harvest one Socrata portal into `writer`; raise HarvestError if the catalog is not whole."""
-    return SocrataHarvester(portal, app_token, as_of).harvest(writer, snapshot_date)
+    """Harvest one Socrata portal into `writer`; raise HarvestError if the catalog is not whole.
+    No message it raises contains the app token, even when the portal echoes it back."""
+    try:
+        return SocrataHarvester(portal, app_token, as_of).harvest(writer, snapshot_date)
+    except Exception as error:
+        if not app_token or app_token not in str(error):
+            raise
+        problem = error.problem if isinstance(error, HarvestError) else f"{error!r}"
+        retryable = isinstance(error, HarvestError) and error.retryable
+        raise HarvestError(portal.name, redact(problem, app_token), retryable=retryable) from None
