@@ -1,10 +1,23 @@
-"""What a failed run says, in one line: the first failed step's own words."""
+"""Runs as ctdata reports them: why a run failed, in one line; and the runs a killed ctdata
+process left behind, marked failed so the UI does not show them running forever."""
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterable
 
 import dagster as dg
+
+from ctdata_pipeline.processes import process_alive
+
+# On every run ctdata executes in-process: "<host>:<pid>" of the process executing it.
+RUNNER_TAG = "ctdata/runner"
+UNFINISHED = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 
 def failure_reason(events: Iterable[dg.DagsterEvent | None]) -> str | None:
@@ -26,3 +39,34 @@ def failure_reason(events: Iterable[dg.DagsterEvent | None]) -> str | None:
 
 def one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def runner_tags() -> dict[str, str]:
+    return {RUNNER_TAG: f"{socket.gethostname()}:{os.getpid()}"}
+
+
+def fail_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the unfinished runs whose ctdata process on this machine is gone (killed,
+    out of memory, a restart). Their database writes were never committed; only the run
+    record still says "started". Returns their run ids."""
+    host = socket.gethostname()
+    abandoned = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED)):
+        runner_host, _, pid = run.tags.get(RUNNER_TAG, "").rpartition(":")
+        if runner_host != host or not pid.isdigit():
+            continue
+        if int(pid) != os.getpid() and process_alive(int(pid)):
+            continue
+        instance.report_run_failed(
+            run,
+            message=(
+                f"The ctdata process that executed this run (pid {pid}) ended before the run "
+                "did (killed or stopped); nothing it was writing was committed, and its "
+                "concurrency slots are freed."
+            ),
+        )
+        # Its steps' claims on the `duckdb` pool would otherwise hold the pool's one slot for
+        # ever, and every later run would wait on it.
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        abandoned.append(run.run_id)
+    return abandoned

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,8 @@ import dagster as dg
 import duckdb
 import tenacity
 from pydantic import Field
+
+from ctdata_pipeline.failures import failing_clearly
 
 # Another process (a run's other step, an open DuckDB CLI) may hold the file's lock for a while.
 LOCK_WAIT_SECONDS = 120
@@ -29,11 +31,14 @@ class DuckDBWarehouse(dg.ConfigurableResource):
 
     @contextmanager
     def get_connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        conn = connect(Path(self.database), read_only=read_only)
-        try:
-            yield conn
-        finally:
-            conn.close()
+        path = Path(self.database)
+        action = "read the database" if read_only else "write the database"
+        with failing_clearly(action, path, os_errors=False, writing=not read_only):
+            conn = connect(path, read_only=read_only)
+            try:
+                yield conn
+            finally:
+                conn.close()
 
 
 # DuckDB names a file's catalog after the file, so a file named like one of the pipeline's
@@ -67,6 +72,20 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     conn = retrying(duckdb.connect, str(path), read_only=read_only)
     conn.execute("SET TimeZone = 'UTC'")
     return conn
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One all-or-nothing write. A COMMIT that fails (a full disk) has already ended the
+    transaction, so the ROLLBACK after it fails too; that must not hide why the write failed."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        with suppress(duckdb.Error):
+            conn.execute("ROLLBACK")
+        raise
 
 
 def first_row(

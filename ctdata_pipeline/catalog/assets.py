@@ -12,8 +12,10 @@ from ctdata_pipeline.catalog.store import (
     stored_summary,
     write_snapshot,
 )
+from ctdata_pipeline.harvest.staging import StagingArea
 from ctdata_pipeline.metadata import OWNERS, table_preview
 from ctdata_pipeline.partitions import expected_by, night_and_portal
+from ctdata_pipeline.portals import Portal
 from ctdata_pipeline.resources import HarvestStaging, PortalClient
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse, scalar
 
@@ -71,65 +73,14 @@ def build_catalog_assets(
         portal_file = portal_client.portal_file()
         portal = portal_file.get(portal_name)
         area = staging.area()
-        summary = area.summary(portal_name, snapshot_date)
-        with warehouse.get_connection() as conn:
-            ensure_schema(conn)
-            try:
-                if summary is not None:
-                    records = (
-                        (asset_id, record, None)
-                        for asset_id, record in area.records(portal_name, snapshot_date)
-                    )
-                    report = stage_records(conn, portal, records)
-                    written = write_snapshot(
-                        conn,
-                        portal,
-                        summary,
-                        report,
-                        origin="harvest",
-                        min_ratio=portal_file.guard_ratio(portal),
-                    )
-                else:
-                    stored = stored_summary(conn, portal_name, snapshot_date)
-                    if stored is None:
-                        raise dg.Failure(
-                            description=(
-                                f"{portal_name}: nothing to load for {snapshot_date}: no staged "
-                                "harvest and no stored snapshot; materialize harvested_catalog "
-                                "for this night first"
-                            ),
-                            allow_retries=False,
-                        )
-                    stored_night, origin = stored
-                    context.log.info(f"{portal_name}: re-normalizing the stored {snapshot_date}")
-                    report = stage_records(
-                        conn, portal, stored_records(conn, portal_name, snapshot_date)
-                    )
-                    written = write_snapshot(
-                        conn, portal, stored_night, report, origin=origin, min_ratio=None
-                    )
-            except SnapshotRefused as refusal:
-                raise dg.Failure(description=str(refusal), allow_retries=False) from None
-            duplicated_ids = scalar(
-                conn,
-                "SELECT count(*) - count(DISTINCT asset_id) FROM catalog.snapshot_assets "
-                "WHERE snapshot_date = ? AND portal = ?",
-                [snapshot_date, portal_name],
+        # Another run of this night may be publishing its harvest: load one whole harvest.
+        with area.lock(portal_name, snapshot_date):
+            written, duplicated_ids, preview = _load_night(
+                context, portal, portal_file.guard_ratio(portal), area, warehouse
             )
-            preview = conn.execute(
-                f"""
-                SELECT {", ".join(PREVIEW_COLUMNS)} FROM catalog.assets
-                WHERE snapshot_date = ? AND portal = ?
-                ORDER BY in_scope DESC, asset_id
-                LIMIT 10
-                """,
-                [snapshot_date, portal_name],
-            ).df()
-        if summary is not None:
-            area.discard(portal_name, snapshot_date)
         _log_report(context, written)
         return dg.MaterializeResult(
-            metadata=_snapshot_metadata(written, preview.to_dict("records")),
+            metadata=_snapshot_metadata(written, preview),
             check_results=[
                 dg.AssetCheckResult(
                     check_name=IDS_UNIQUE,
@@ -141,6 +92,75 @@ def build_catalog_assets(
         )
 
     return [catalog_snapshot]
+
+
+def _load_night(
+    context: dg.AssetExecutionContext,
+    portal: Portal,
+    guard_ratio: float | None,
+    area: StagingArea,
+    warehouse: DuckDBWarehouse,
+) -> tuple[SnapshotWritten, int, list[dict]]:
+    """Store the night's staged harvest (or re-normalize the stored night when there is none):
+    (what was written, ids seen more than once, a preview of the snapshot)."""
+    snapshot_date, portal_name = night_and_portal(context)
+    summary = area.summary(portal_name, snapshot_date)
+    with warehouse.get_connection() as conn:
+        ensure_schema(conn)
+        try:
+            if summary is not None:
+                records = (
+                    (asset_id, record, None)
+                    for asset_id, record in area.records(portal_name, snapshot_date)
+                )
+                report = stage_records(conn, portal, records)
+                written = write_snapshot(
+                    conn,
+                    portal,
+                    summary,
+                    report,
+                    origin="harvest",
+                    min_ratio=guard_ratio,
+                )
+            else:
+                stored = stored_summary(conn, portal_name, snapshot_date)
+                if stored is None:
+                    raise dg.Failure(
+                        description=(
+                            f"{portal_name}: nothing to load for {snapshot_date}: no staged "
+                            "harvest and no stored snapshot; materialize harvested_catalog "
+                            "for this night first"
+                        ),
+                        allow_retries=False,
+                    )
+                stored_night, origin = stored
+                context.log.info(f"{portal_name}: re-normalizing the stored {snapshot_date}")
+                report = stage_records(
+                    conn, portal, stored_records(conn, portal_name, snapshot_date)
+                )
+                written = write_snapshot(
+                    conn, portal, stored_night, report, origin=origin, min_ratio=None
+                )
+        except SnapshotRefused as refusal:
+            raise dg.Failure(description=str(refusal), allow_retries=False) from None
+        duplicated_ids = scalar(
+            conn,
+            "SELECT count(*) - count(DISTINCT asset_id) FROM catalog.snapshot_assets "
+            "WHERE snapshot_date = ? AND portal = ?",
+            [snapshot_date, portal_name],
+        )
+        preview = conn.execute(
+            f"""
+            SELECT {", ".join(PREVIEW_COLUMNS)} FROM catalog.assets
+            WHERE snapshot_date = ? AND portal = ?
+            ORDER BY in_scope DESC, asset_id
+            LIMIT 10
+            """,
+            [snapshot_date, portal_name],
+        ).df()
+    if summary is not None:
+        area.discard(portal_name, snapshot_date)
+    return written, duplicated_ids, preview.to_dict("records")
 
 
 def _in_scope_band_result(written: SnapshotWritten, band: float) -> dg.AssetCheckResult:

@@ -35,7 +35,7 @@ from ctdata_pipeline.catalog.normalize import (
 )
 from ctdata_pipeline.harvest.staging import HarvestSummary
 from ctdata_pipeline.portals import Portal
-from ctdata_pipeline.warehouse import first_row, scalar
+from ctdata_pipeline.warehouse import first_row, scalar, transaction
 
 CHUNK_ROWS = 5000
 STAGED = "staged_assets"
@@ -287,13 +287,8 @@ def write_snapshot(
     if min_ratio is not None:
         check_not_shrunken(portal, assets_total, report.in_scope, previous, min_ratio)
 
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         new_versions = _replace_night(conn, portal, summary, assets_total, report.in_scope, origin)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return SnapshotWritten(
         snapshot_date=snapshot_date,
         portal=portal.name,

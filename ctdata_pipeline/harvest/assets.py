@@ -4,6 +4,7 @@ import itertools
 
 import dagster as dg
 
+from ctdata_pipeline.failures import failing_clearly
 from ctdata_pipeline.harvest.http import HarvestError
 from ctdata_pipeline.metadata import OWNERS, table_preview
 from ctdata_pipeline.partitions import expected_by, night_and_portal
@@ -41,7 +42,10 @@ def build_harvest_assets(
             )
         area = staging.area()
         try:
-            with area.writer(portal_name, snapshot_date) as writer:
+            with (
+                failing_clearly("stage the harvest in", area.root),
+                area.writer(portal_name, snapshot_date) as writer,
+            ):
                 summary = portal_client.fetch(portal_name, snapshot_date, writer)
                 writer.commit(summary)
         except HarvestError as error:

@@ -2,19 +2,29 @@
 step (network, no database) and the catalog step (database, no network).
 
 A staged harvest is complete only when its summary file exists: the records are written to a
-`.partial` file and renamed, then the summary is written, so a harvest that dies half-way
-leaves nothing that the catalog step would load."""
+`.partial` file of the writer's own and renamed, then the summary is written, so a harvest that
+dies half-way leaves nothing that the catalog step would load. Two runs of the same night and
+portal (a retry launched while the first still runs) take turns through a file lock, so the
+catalog step never reads one run's summary with the other's records."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
+
+from filelock import FileLock
+
+from ctdata_pipeline.processes import remove_abandoned_partials
+
+# How long a run waits for another run of the same night and portal to finish with the files.
+LOCK_WAIT_SECONDS = 1800
 
 
 @dataclass(frozen=True)
@@ -50,17 +60,17 @@ class HarvestSummary:
 class StagedWriter:
     """Appends records to a partial file; `reset` starts over (a re-crawl), `commit` publishes."""
 
-    def __init__(self, records_path: Path, summary_path: Path) -> None:
+    def __init__(self, records_path: Path, summary_path: Path, lock: FileLock) -> None:
         self._records_path = records_path
         self._summary_path = summary_path
-        self._partial_path = records_path.with_name(records_path.name + ".partial")
+        self._lock = lock
+        unique = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._partial_path = records_path.with_name(f"{records_path.name}.partial-{unique}")
         self._file: IO[str] | None = None
         self.count = 0
 
     def __enter__(self) -> StagedWriter:
         self._partial_path.parent.mkdir(parents=True, exist_ok=True)
-        # A new harvest supersedes whatever was staged for the night before it is replaced.
-        self._summary_path.unlink(missing_ok=True)
         self.reset()
         return self
 
@@ -86,8 +96,9 @@ class StagedWriter:
         assert self._file is not None
         self._file.close()
         self._file = None
-        os.replace(self._partial_path, self._records_path)
-        _write_atomically(self._summary_path, summary.to_json())
+        with self._lock:
+            os.replace(self._partial_path, self._records_path)
+            _write_atomically(self._summary_path, summary.to_json())
 
 
 class StagingArea:
@@ -101,7 +112,15 @@ class StagingArea:
         return folder / f"{portal}.ndjson", folder / f"{portal}.summary.json"
 
     def writer(self, portal: str, snapshot_date: date) -> StagedWriter:
-        return StagedWriter(*self._paths(portal, snapshot_date))
+        records_path, summary_path = self._paths(portal, snapshot_date)
+        remove_abandoned_partials(records_path.parent, f"{records_path.name}.partial-*")
+        return StagedWriter(records_path, summary_path, self.lock(portal, snapshot_date))
+
+    def lock(self, portal: str, snapshot_date: date) -> FileLock:
+        """Held while a night's staged files are published, or read and then discarded. One
+        lock file per portal, kept: deleting a lock file lets two processes hold it at once."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FileLock(self.root / f".{portal}.lock", timeout=LOCK_WAIT_SECONDS)
 
     def summary(self, portal: str, snapshot_date: date) -> HarvestSummary | None:
         records_path, summary_path = self._paths(portal, snapshot_date)

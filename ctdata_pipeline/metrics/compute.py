@@ -35,7 +35,7 @@ from ctdata_pipeline.metrics.definitions import (
     SUBSTANTIVE_DESCRIPTION_CHARS,
 )
 from ctdata_pipeline.portals import Portal
-from ctdata_pipeline.warehouse import first_row, scalar
+from ctdata_pipeline.warehouse import first_row, scalar, transaction
 
 SQL_DIR = Path(__file__).with_name("sql")
 _PARAMETER = re.compile(r"\$([a-z_]+)")
@@ -77,12 +77,11 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     ]
     stored = conn.execute("SELECT * FROM metrics.update_frequencies ORDER BY code").fetchall()
     if sorted(stored) != sorted(frequencies):
-        conn.execute("BEGIN TRANSACTION")
-        conn.execute("DELETE FROM metrics.update_frequencies")
-        conn.executemany(
-            "INSERT INTO metrics.update_frequencies VALUES (?, ?, ?, ?, ?)", frequencies
-        )
-        conn.execute("COMMIT")
+        with transaction(conn):
+            conn.execute("DELETE FROM metrics.update_frequencies")
+            conn.executemany(
+                "INSERT INTO metrics.update_frequencies VALUES (?, ?, ?, ?, ?)", frequencies
+            )
 
 
 def fill_fields(portal: Portal) -> list[str]:
@@ -242,8 +241,7 @@ def check_night(conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: dat
 
 def _store_night(conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: date) -> None:
     night = [snapshot_date, portal]
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         conn.execute("DELETE FROM metrics.datasets WHERE snapshot_date = ? AND portal = ?", night)
         conn.execute("INSERT INTO metrics.datasets SELECT * FROM night_datasets")
         conn.execute("DELETE FROM board.plan_metrics WHERE snapshot_date = ? AND portal = ?", night)
@@ -264,7 +262,3 @@ def _store_night(conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: da
                 [m.version for m in METRICS_BY_ID.values()],
             ],
         )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise

@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from ctdata_pipeline.failures import failing_clearly
 from ctdata_pipeline.metadata import OWNERS, markdown_table
 from ctdata_pipeline.partitions import expected_by, nightly_date
 from ctdata_pipeline.report.publish import publish_report
@@ -65,7 +66,10 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         workbook, and every board table as CSV, in CTDATA_REPORT_DIR/<night>/ (with latest/ and
         an index of every night)."""
         night = nightly_date(context.partition_key)
-        with warehouse.get_connection(read_only=True) as conn:
+        with (
+            warehouse.get_connection(read_only=True) as conn,
+            failing_clearly("write the report in", reports.path()),
+        ):
             written = publish_report(conn, reports.path(), night, portal_client.portal_file().names)
         context.log.info(f"Board report for {night}: {written.report}")
         return dg.MaterializeResult(

@@ -11,7 +11,9 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+from filelock import FileLock
 
+from ctdata_pipeline.processes import remove_abandoned_partials
 from ctdata_pipeline.report.data import BOARD_TABLES, board_table, load_night
 from ctdata_pipeline.report.exports import write_csv, write_workbook
 from ctdata_pipeline.report.html import render_index, render_report
@@ -20,6 +22,7 @@ REPORT_FILE = "report.html"
 WORKBOOK_FILE = "board.xlsx"
 LATEST = "latest"
 NIGHT_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+LOCK_WAIT_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,15 @@ def publish_report(
     """Build the night's report in a scratch folder and swap it in whole: a failure half-way
     leaves the previous report of the night (and every other night) as it was."""
     report_dir.mkdir(parents=True, exist_ok=True)
+    # Two runs writing reports at once (two `ctdata nightly`) take turns swapping folders in.
+    with FileLock(report_dir / ".publish.lock", timeout=LOCK_WAIT_SECONDS):
+        return _publish(conn, report_dir, night, portal_names)
+
+
+def _publish(
+    conn: duckdb.DuckDBPyConnection, report_dir: Path, night: date, portal_names: list[str]
+) -> ReportWritten:
+    remove_abandoned_partials(report_dir, ".*.partial-*")
     scratch = report_dir / f".{night}.partial-{os.getpid()}"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir()
