@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import click
 import dagster as dg
+import duckdb
+from filelock import FileLock
 
+from ctdata_pipeline.board.verify import MAX_DETAILS, verify
 from ctdata_pipeline.catalog.importer import ImportRefused, import_archive
 from ctdata_pipeline.code_location import demo_definitions, live_definitions
 from ctdata_pipeline.demo.generator import DEMO_NIGHTS
@@ -22,9 +25,9 @@ from ctdata_pipeline.jobs import NIGHTLY_JOB, RECOMPUTE_JOB, REPORT_JOB
 from ctdata_pipeline.partitions import night_key, today_in_new_york
 from ctdata_pipeline.portals import PortalFileError
 from ctdata_pipeline.resources import DemoPortalClient
-from ctdata_pipeline.runs import failure_reason
+from ctdata_pipeline.runs import fail_abandoned_runs, failure_reason, runner_tags
 from ctdata_pipeline.settings import Settings
-from ctdata_pipeline.warehouse import connect, scalar
+from ctdata_pipeline.warehouse import DuckDBWarehouse, scalar
 
 DAGSTER_YAML = """\
 # Written by ctdata: the Dagster instance that records ctdata's runs (and `dagster dev`'s).
@@ -61,18 +64,41 @@ def ensure_dagster_home(cwd: Path | None = None) -> Path:
     value = os.environ.get("DAGSTER_HOME")
     home = Path(value).expanduser() if value else (cwd or Path.cwd()) / "dagster_home"
     home = home.resolve()
-    home.mkdir(parents=True, exist_ok=True)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        _fail(f"ctdata: DAGSTER_HOME {home} cannot be created: {error.strerror or error}", code=2)
     os.environ["DAGSTER_HOME"] = str(home)
     # Two first runs at once (one per portal) would both create the instance's SQLite tables
     # and one would fail; whoever holds the lock creates them, the other finds them made.
-    with open(home / ".ctdata-init.lock", "w", encoding="utf-8") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with FileLock(home / ".ctdata-init.lock"):
         config = home / "dagster.yaml"
         if not config.exists():
             config.write_text(DAGSTER_YAML, encoding="utf-8")
         if not (home / "history").exists():
             dg.DagsterInstance.get().dispose()
     return home
+
+
+def database(
+    path: Path, read_only: bool = False
+) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """The DuckDB file, opened the way the pipeline's steps open it (a clear failure if not)."""
+    return DuckDBWarehouse(database=str(path)).get_connection(read_only=read_only)
+
+
+@contextmanager
+def recording_instance() -> Iterator[dg.DagsterInstance]:
+    """The DAGSTER_HOME instance, after closing the books on runs a killed ctdata left open."""
+    with dg.DagsterInstance.get() as instance:
+        abandoned = fail_abandoned_runs(instance)
+        if abandoned:
+            click.echo(
+                f"ctdata: {len(abandoned)} run(s) left unfinished by a ctdata process that was "
+                f"stopped are now marked failed: {', '.join(abandoned)}",
+                err=True,
+            )
+        yield instance
 
 
 def run_nights(
@@ -108,6 +134,7 @@ def _run(
     result = defs.resolve_job_def(job_name).execute_in_process(
         partition_key=partition_key,
         instance=instance,
+        tags=runner_tags(),
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )
@@ -128,7 +155,17 @@ def _quiet_library_warnings() -> None:
     logging.getLogger("dagster").setLevel(logging.WARNING)
 
 
-@click.group()
+class _Commands(click.Group):
+    """Every command ends a failure it did not expect the same way: one line on stderr."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except dg.Failure as failure:  # storage faults met outside a run (see failures.py)
+            _fail(f"ctdata {ctx.invoked_subcommand}: {failure.description}", code=1)
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """ctdata: Connecticut's open data plan metrics, harvested nightly for the DATA Board."""
     _quiet_library_warnings()
@@ -156,7 +193,7 @@ def nightly(portals: tuple[str, ...], log_level: str) -> None:
         _fail(f"ctdata nightly: no portal named {', '.join(unknown)} in {settings.portals_file}", 2)
     ensure_dagster_home()
     tonight = today_in_new_york()
-    with dg.DagsterInstance.get() as instance:
+    with recording_instance() as instance:
         results = run_nights(defs, [(tonight, name) for name in names], instance, log_level)
         report = run_report(defs, tonight, instance, log_level)
     for result in [*results, report]:
@@ -195,7 +232,7 @@ def demo(nights: int, seed: int, log_level: str) -> None:
         f"{', '.join(portal_names)}, served on loopback"
     )
     plan = [(night, name) for night in story.night_dates() for name in portal_names]
-    with dg.DagsterInstance.get() as instance:
+    with recording_instance() as instance:
         results = run_nights(defs, plan, instance, log_level)
         # The Board reads the newest night's report; the nightly schedule writes one a night.
         results.append(run_report(defs, story.last_night, instance, log_level))
@@ -236,24 +273,22 @@ def import_archive_command(portal_name: str, night: str, archive: Path, log_leve
         snapshot_date = date.fromisoformat(night)
     except ValueError:
         _fail(f"ctdata import: --date {night!r} is not a date (YYYY-MM-DD)", code=2)
-    conn = connect(settings.db_path)
     try:
-        written = import_archive(
-            conn, portal, snapshot_date, archive, min_ratio=portal_file.guard_ratio(portal)
-        )
-        following = scalar(
-            conn,
-            "SELECT min(snapshot_date) FROM catalog.snapshots "
-            "WHERE portal = ? AND snapshot_date > ?",
-            [portal.name, snapshot_date],
-        )
+        with database(settings.db_path) as conn:
+            written = import_archive(
+                conn, portal, snapshot_date, archive, min_ratio=portal_file.guard_ratio(portal)
+            )
+            following = scalar(
+                conn,
+                "SELECT min(snapshot_date) FROM catalog.snapshots "
+                "WHERE portal = ? AND snapshot_date > ?",
+                [portal.name, snapshot_date],
+            )
     except ImportRefused as refusal:
         _fail(f"ctdata import: {refusal}", code=1)
-    finally:
-        conn.close()
     ensure_dagster_home()
     nights = [snapshot_date] + ([following] if following else [])
-    with dg.DagsterInstance.get() as instance:
+    with recording_instance() as instance:
         instance.report_runless_asset_event(
             dg.AssetMaterialization(
                 asset_key="catalog_snapshot",
@@ -306,21 +341,20 @@ def recompute(first: str, last: str | None, portals: tuple[str, ...], log_level:
         names = list(portals) or settings.load_portals().names
     except PortalFileError as error:
         _fail(f"ctdata recompute: {error}", code=2)
-    conn = connect(settings.db_path, read_only=True)
-    try:
+    if not settings.db_path.exists():
+        _fail(f"ctdata recompute: no database at {settings.db_path} yet (CTDATA_DB)", 1)
+    with database(settings.db_path, read_only=True) as conn:
         stored = conn.execute(
             "SELECT snapshot_date, portal FROM catalog.snapshots WHERE snapshot_date "
             "BETWEEN ? AND ? AND portal IN (SELECT unnest(?)) ORDER BY snapshot_date, portal",
             [start, end, names],
         ).fetchall()
-    finally:
-        conn.close()
     if not stored:
         _fail(
             f"ctdata recompute: no stored snapshot of {', '.join(names)} from {start} to {end}", 1
         )
     ensure_dagster_home()
-    with dg.DagsterInstance.get() as instance:
+    with recording_instance() as instance:
         results = run_nights(defs, stored, instance, log_level, RECOMPUTE_JOB)
         for night in sorted({night for night, _ in stored}):
             results.append(run_report(defs, night, instance, log_level))
@@ -329,9 +363,34 @@ def recompute(first: str, last: str | None, portals: tuple[str, ...], log_level:
     _fail_on_failures("recompute", results)
 
 
+@main.command()
+def check() -> None:
+    """Verify the DuckDB file (CTDATA_DB), read-only: every snapshot whole, every metric there
+    and possible, the board tables adding up to their metrics, no rows without a snapshot.
+    Exit 0 when all holds, 1 listing what does not."""
+    settings = Settings.from_env()
+    if not settings.db_path.exists():
+        _fail(f"ctdata check: no database at {settings.db_path} (CTDATA_DB)", 2)
+    with database(settings.db_path, read_only=True) as conn:
+        found = verify(conn)
+    nights = f"{found.first_night} to {found.last_night}" if found.snapshots else "none"
+    click.echo(
+        f"{settings.db_path}: {found.snapshots} snapshots of {len(found.portals)} portal(s) "
+        f"({', '.join(found.portals) or 'none'}); nights {nights}"
+    )
+    for result in found.results:
+        click.echo(f"  {'ok  ' if result.passed else 'FAIL'}  {result.title}")
+        for snapshot_date, portal, problem in result.problems[:MAX_DETAILS]:
+            click.echo(f"          {snapshot_date} {portal}: {problem}")
+        if len(result.problems) > MAX_DETAILS:
+            click.echo(f"          … and {len(result.problems) - MAX_DETAILS} more")
+    if found.problems:
+        _fail(f"ctdata check: {found.problems} problem(s) found in {settings.db_path}", 1)
+    click.echo("ctdata check: no problems found")
+
+
 def _print_demo_snapshots(db_path: Path, portals: list[str], nights: list[date]) -> None:
-    conn = connect(db_path, read_only=True)
-    try:
+    with database(db_path, read_only=True) as conn:
         rows = conn.execute(
             """
             SELECT snapshot_date, portal, assets_total, datasets_in_scope
@@ -341,8 +400,6 @@ def _print_demo_snapshots(db_path: Path, portals: list[str], nights: list[date])
             """,
             [portals, nights[0], nights[-1]],
         ).fetchall()
-    finally:
-        conn.close()
     by_night: dict[date, dict[str, tuple[int, int]]] = {}
     for snapshot_date, portal, total, in_scope in rows:
         by_night.setdefault(snapshot_date, {})[portal] = (total, in_scope)
@@ -368,8 +425,7 @@ HEADLINES = (
 
 def _print_headlines(db_path: Path, portals: list[str], first: date, last: date) -> None:
     """The plan's headline percentages, first night against last."""
-    conn = connect(db_path, read_only=True)
-    try:
+    with database(db_path, read_only=True) as conn:
         values = {
             (portal, metric, night): value
             for portal, metric, night, value in conn.execute(
@@ -380,8 +436,6 @@ def _print_headlines(db_path: Path, portals: list[str], first: date, last: date)
                 [first, last, portals],
             ).fetchall()
         }
-    finally:
-        conn.close()
     click.echo(f"\nheadline (% of in-scope datasets)   {first} -> {last}")
     for portal in portals:
         for metric_id, metric, label in HEADLINES:

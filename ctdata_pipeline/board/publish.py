@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 from ctdata_pipeline.metrics.compute import run_sql, sql
-from ctdata_pipeline.warehouse import scalar
+from ctdata_pipeline.warehouse import scalar, transaction
 
 SQL_DIR = Path(__file__).with_name("sql")
 BOARD_TABLES = ("missing_metadata", "stale_datasets", "agency_scorecard", "catalog_changes")
@@ -65,38 +65,42 @@ def publish_night(conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: d
     nothing) if a table does not add up to its metric."""
     ensure_schema(conn)
     parameters = {"snapshot_date": snapshot_date, "portal": portal, "ranked_at": RANKED_AT}
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         for table in BOARD_TABLES:
             conn.execute(
                 f"DELETE FROM board.{table} WHERE snapshot_date = ? AND portal = ?",
                 [snapshot_date, portal],
             )
             run_sql(conn, sql(f"{table}.sql", SQL_DIR), parameters)
-        rows = {
-            table: scalar(
-                conn,
-                f"SELECT count(*) FROM board.{table} WHERE snapshot_date = ? AND portal = ?",
-                [snapshot_date, portal],
-            )
-            for table in BOARD_TABLES
-        }
-        problems = []
-        for table, meaning, query in CONSISTENCY:
-            run_sql(conn, query + NIGHT_FILTER, parameters)
-            expected = conn.fetchall()
-            expected_count = int(expected[0][0] or 0) if expected else 0
-            if rows[table] != expected_count:
-                problems.append(
-                    f"board.{table} has {rows[table]} rows but {meaning} are {expected_count}"
-                )
+        rows = {table: board_rows(conn, table, portal, snapshot_date) for table in BOARD_TABLES}
+        problems = board_problems(conn, portal, snapshot_date)
         if problems:
             raise BoardInconsistent(
                 f"{portal} {snapshot_date}: the board tables do not add up, nothing was "
                 "written: " + "; ".join(problems)
             )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return BoardNight(snapshot_date=snapshot_date, portal=portal, rows=rows)
+
+
+def board_rows(
+    conn: duckdb.DuckDBPyConnection, table: str, portal: str, snapshot_date: date
+) -> int:
+    return scalar(
+        conn,
+        f"SELECT count(*) FROM board.{table} WHERE snapshot_date = ? AND portal = ?",
+        [snapshot_date, portal],
+    )
+
+
+def board_problems(conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: date) -> list[str]:
+    """How the night's board tables disagree with the metrics they list (none: they add up)."""
+    parameters = {"snapshot_date": snapshot_date, "portal": portal}
+    problems = []
+    for table, meaning, query in CONSISTENCY:
+        rows = board_rows(conn, table, portal, snapshot_date)
+        run_sql(conn, query + NIGHT_FILTER, parameters)
+        expected = conn.fetchall()
+        expected_count = int(expected[0][0] or 0) if expected else 0
+        if rows != expected_count:
+            problems.append(f"board.{table} has {rows} rows but {meaning} are {expected_count}")
+    return problems

@@ -1,0 +1,193 @@
+"""`ctdata check`: verify a DuckDB file the way an auditor would, without writing to it.
+
+Each check is one query that lists what is wrong, one row per (night, portal): every snapshot
+whole, its metrics all there and plausible, the board tables adding up to the metrics they
+list, and no board or metric rows for a night that has no snapshot. An empty answer is a pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+
+from ctdata_pipeline.board.publish import board_problems
+from ctdata_pipeline.metrics.compute import run_sql
+from ctdata_pipeline.metrics.definitions import METRICS_BY_ID
+from ctdata_pipeline.warehouse import first_row
+
+# Shown per check; the rest is counted.
+MAX_DETAILS = 10
+
+
+@dataclass(frozen=True)
+class Check:
+    title: str
+    sql: str  # -> (snapshot_date, portal, problem) for each problem
+
+
+CHECKS = (
+    Check(
+        "every snapshot is whole (its assets stored = its assets counted)",
+        """
+        WITH stored AS (
+            SELECT snapshot_date, portal, count(*) AS assets,
+                   count(*) FILTER (WHERE in_scope) AS in_scope
+            FROM catalog.assets GROUP BY ALL
+        )
+        SELECT s.snapshot_date, s.portal,
+               format('{} assets and {} in-scope datasets stored; the snapshot counted {} and {}',
+                      coalesce(stored.assets, 0), coalesce(stored.in_scope, 0),
+                      s.assets_total, s.datasets_in_scope)
+        FROM catalog.snapshots AS s LEFT JOIN stored USING (snapshot_date, portal)
+        WHERE coalesce(stored.assets, 0) <> s.assets_total
+           OR coalesce(stored.in_scope, 0) <> s.datasets_in_scope
+        """,
+    ),
+    Check(
+        "every asset id appears once per snapshot, and every stored version exists",
+        """
+        SELECT snapshot_date, portal,
+               format('{} ids appear more than once', count(*) - count(DISTINCT asset_id))
+        FROM catalog.snapshot_assets GROUP BY ALL
+        HAVING count(*) <> count(DISTINCT asset_id)
+        UNION ALL
+        SELECT snapshot_date, portal, format('{} assets point to a missing version', count(*))
+        FROM catalog.snapshot_assets AS m ANTI JOIN catalog.asset_versions USING (version_id)
+        GROUP BY ALL
+        """,
+    ),
+    Check(
+        "every snapshot has every metric, over all its in-scope datasets",
+        """
+        WITH expected AS (SELECT unnest($metric_ids) AS metric_id),
+        missing AS (
+            SELECT s.snapshot_date, s.portal, e.metric_id
+            FROM catalog.snapshots AS s CROSS JOIN expected AS e
+            WHERE NOT EXISTS (
+                SELECT 1 FROM board.plan_metrics AS m
+                WHERE m.snapshot_date = s.snapshot_date AND m.portal = s.portal
+                  AND m.metric_id = e.metric_id AND m.agency IS NULL
+            )
+        ),
+        assessed AS (
+            SELECT snapshot_date, portal, count(*) AS datasets FROM metrics.datasets GROUP BY ALL
+        )
+        SELECT snapshot_date, portal,
+               'metrics missing: ' || string_agg(metric_id, ', ' ORDER BY metric_id)
+        FROM missing GROUP BY ALL
+        UNION ALL
+        SELECT s.snapshot_date, s.portal,
+               format('{} datasets assessed, {} in scope',
+                      coalesce(assessed.datasets, 0), s.datasets_in_scope)
+        FROM catalog.snapshots AS s LEFT JOIN assessed USING (snapshot_date, portal)
+        WHERE coalesce(assessed.datasets, 0) <> s.datasets_in_scope
+        """,
+    ),
+    Check(
+        "INV-1 equals the snapshot's own counts",
+        """
+        SELECT s.snapshot_date, s.portal,
+               format('{} is {} in board.plan_metrics but {} in catalog.snapshots',
+                      m.metric, m.value, CASE m.metric WHEN 'assets_total' THEN s.assets_total
+                                                       ELSE s.datasets_in_scope END)
+        FROM catalog.snapshots AS s
+        JOIN board.plan_metrics AS m USING (snapshot_date, portal)
+        WHERE m.agency IS NULL AND m.metric IN ('assets_total', 'datasets_in_scope')
+          AND m.value IS DISTINCT FROM CASE m.metric WHEN 'assets_total' THEN s.assets_total
+                                                     ELSE s.datasets_in_scope END
+        """,
+    ),
+    Check(
+        "every metric value is possible (percentages 0-100, numerator <= denominator)",
+        """
+        SELECT snapshot_date, portal,
+               format('{} ({}): {}', metric, coalesce(agency, 'whole portal'), CASE
+                   WHEN unit = 'percent' AND (value < 0 OR value > 100)
+                       THEN 'percentage ' || value || ' outside 0-100'
+                   WHEN numerator < 0 OR denominator < 0 THEN 'negative count'
+                   WHEN unit = 'percent' AND numerator > denominator
+                       THEN 'numerator ' || numerator || ' above denominator ' || denominator
+                   ELSE 'no value and no reason'
+               END)
+        FROM board.plan_metrics
+        WHERE (unit = 'percent' AND (value < 0 OR value > 100))
+           OR numerator < 0 OR denominator < 0
+           OR (unit = 'percent' AND numerator > denominator)
+           OR (value IS NULL AND note IS NULL)
+        """,
+    ),
+    Check(
+        "no metric or board rows for a night without a snapshot",
+        """
+        WITH rows_by_night AS (
+            SELECT snapshot_date, portal, 'board.plan_metrics' AS held_in FROM board.plan_metrics
+            UNION ALL SELECT snapshot_date, portal, 'metrics.datasets' FROM metrics.datasets
+            UNION ALL SELECT snapshot_date, portal, 'board.missing_metadata'
+                FROM board.missing_metadata
+            UNION ALL SELECT snapshot_date, portal, 'board.stale_datasets' FROM board.stale_datasets
+            UNION ALL SELECT snapshot_date, portal, 'board.agency_scorecard'
+                FROM board.agency_scorecard
+            UNION ALL SELECT snapshot_date, portal, 'board.catalog_changes'
+                FROM board.catalog_changes
+        )
+        SELECT snapshot_date, portal, format('{} rows in {}', count(*), held_in)
+        FROM rows_by_night ANTI JOIN catalog.snapshots USING (snapshot_date, portal)
+        GROUP BY snapshot_date, portal, held_in
+        """,
+    ),
+)
+BOARD_CHECK = "every board table adds up to the metric it lists"
+
+
+@dataclass
+class CheckResult:
+    title: str
+    problems: list[tuple[date, str, str]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class Verification:
+    snapshots: int
+    portals: list[str]
+    first_night: date | None
+    last_night: date | None
+    results: list[CheckResult]
+
+    @property
+    def problems(self) -> int:
+        return sum(len(result.problems) for result in self.results)
+
+
+def verify(conn: duckdb.DuckDBPyConnection) -> Verification:
+    """Run every check over every night of every portal."""
+    snapshots, portals, first_night, last_night = first_row(
+        conn,
+        "SELECT count(*), list(DISTINCT portal ORDER BY portal), min(snapshot_date), "
+        "max(snapshot_date) FROM catalog.snapshots",
+    )
+    parameters = {"metric_ids": list(METRICS_BY_ID)}
+    results = []
+    for check in CHECKS:
+        run_sql(conn, check.sql, parameters)
+        results.append(CheckResult(check.title, sorted(conn.fetchall())))
+    results.append(_board_adds_up(conn))
+    return Verification(snapshots, portals or [], first_night, last_night, results)
+
+
+def _board_adds_up(conn: duckdb.DuckDBPyConnection) -> CheckResult:
+    """The sums the board step checks before it commits, over every published night."""
+    result = CheckResult(BOARD_CHECK)
+    nights = conn.execute(
+        "SELECT DISTINCT snapshot_date, portal FROM board.plan_metrics ORDER BY ALL"
+    ).fetchall()
+    for snapshot_date, portal in nights:
+        result.problems += [
+            (snapshot_date, portal, problem)
+            for problem in board_problems(conn, portal, snapshot_date)
+        ]
+    return result
