@@ -10,7 +10,7 @@ import pytest
 
 from ctdata_pipeline.partitions import today_in_new_york
 from ctdata_pipeline.warehouse import connect
-from ctdata_pipeline_tests.support import run_ctdata
+from ctdata_pipeline_tests.support import History, build_last_night, run_ctdata
 
 
 @pytest.fixture(autouse=True)
@@ -61,3 +61,17 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     completed = run_ctdata(folder, "demo")
     assert completed.returncode == 0, completed.stderr[-3000:]
     return DemoRun(folder, completed)
+
+
+@pytest.fixture(scope="session")
+def last_night_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, date]:
+    """Last night of two portals, stored and reported: built once per session."""
+    folder = tmp_path_factory.mktemp("last-night")
+    return folder, build_last_night(folder)
+
+
+@pytest.fixture
+def history(last_night_template: tuple[Path, date], tmp_path: Path) -> History:
+    """This test's own copy of a good last night ("ct", Socrata; "hub", DCAT)."""
+    template, last_night = last_night_template
+    return History.copied_from(template, tmp_path, last_night)

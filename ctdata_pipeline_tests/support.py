@@ -6,11 +6,13 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -344,20 +346,144 @@ def query(db_path: Path, sql: str, params: list[Any] | None = None) -> list[tupl
 CTDATA = Path(sys.executable).with_name("ctdata")
 
 
-def run_ctdata(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """The installed console script, as a user runs it: a fresh environment but for `env`."""
+def database_contents(path: Path) -> dict[str, list[tuple]] | None:
+    """Every row of every table of the pipeline's DuckDB file (None if there is no file): what
+    "nothing was lost" is measured against. `loaded_at` is left out: it records when a night
+    was written, and a refused night writes nothing."""
+    import duckdb
+
+    if not path.exists():
+        return None
+    conn = duckdb.connect(str(path), read_only=True)
+    try:
+        tables = conn.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+            "WHERE table_type = 'BASE TABLE' ORDER BY ALL"
+        ).fetchall()
+        return {
+            table: conn.execute(
+                f"SELECT * {'EXCLUDE (loaded_at)' if table == 'catalog.snapshots' else ''} "
+                f"FROM {table} ORDER BY ALL"
+            ).fetchall()
+            for (table,) in tables
+        }
+    finally:
+        conn.close()
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    """Every file below a folder (a report folder) by relative path, with its bytes."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def ctdata_environment(**env: str) -> dict[str, str]:
+    """This process's environment without any ctdata, Dagster or Socrata setting, plus `env`."""
     environment = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("CTDATA_", "DAGSTER_HOME", "SOCRATA_"))
     }
     environment.update(env)
+    return environment
+
+
+def run_ctdata(
+    cwd: Path, *args: str, prefix: Sequence[str] = (), **env: str
+) -> subprocess.CompletedProcess:
+    """The installed console script, as a user runs it: a fresh environment but for `env`;
+    `prefix` runs it through another command (setpriv, to run without root's overrides)."""
     return subprocess.run(
-        [str(CTDATA), *args],
+        [*prefix, str(CTDATA), *args],
         cwd=cwd,
-        env=environment,
+        env=ctdata_environment(**env),
         capture_output=True,
         text=True,
         timeout=600,
         stdin=subprocess.DEVNULL,
     )
+
+
+# --- a stored last night, for the fault tests -------------------------------------------------
+
+GOOD_ASSETS = 60  # last night's Socrata portal "ct"
+GOOD_DATASETS = 40  # last night's DCAT portal "hub"
+
+
+def good_feed() -> dict[str, Any]:
+    return {"dataset": [dcat_dataset(f"https://data.example/d/{n}") for n in range(GOOD_DATASETS)]}
+
+
+def build_last_night(folder: Path) -> date:
+    """Store last night of two portals in `folder` (snapshots, metrics, board tables, report),
+    the way `ctdata nightly` would have; return that night."""
+    from ctdata_pipeline.jobs import REPORT_JOB
+    from ctdata_pipeline.partitions import today_in_new_york
+
+    last_night = today_in_new_york() - timedelta(days=1)
+    with (
+        serve("socrata", socrata_catalog(GOOD_ASSETS)) as socrata,
+        serve("dcat", good_feed()) as hub,
+    ):
+        pipeline = Pipeline(
+            folder, [portal_entry("ct", socrata, as_of=True), portal_entry("hub", hub, as_of=True)]
+        )
+        with dg.instance_for_test() as instance:
+            pipeline.run_ok(instance, last_night, "ct", "hub")
+            report = pipeline.defs.resolve_job_def(REPORT_JOB).execute_in_process(
+                partition_key=last_night.isoformat(), instance=instance
+            )
+            assert report.success
+    return last_night
+
+
+@dataclass
+class History:
+    """A folder holding a good last night, and everything it held, to compare against."""
+
+    folder: Path
+    last_night: date
+    tables: dict[str, list[tuple]]
+    reports: dict[str, bytes]
+
+    @classmethod
+    def copied_from(cls, template: Path, folder: Path, last_night: date) -> History:
+        for part in ("data", "reports"):
+            shutil.copytree(template / part, folder / part)
+        db_path = folder / "data" / "ctdata.duckdb"
+        contents = database_contents(db_path)
+        assert contents is not None
+        return cls(folder, last_night, contents, files_under(folder / "reports"))
+
+    @property
+    def db_path(self) -> Path:
+        return self.folder / "data" / "ctdata.duckdb"
+
+    def tonight(
+        self, instance: dg.DagsterInstance, night: date, entry: dict[str, Any]
+    ) -> tuple[bool, str]:
+        """Tonight's nightly job for the one portal of `entry`: (succeeded, reason)."""
+        pipeline = Pipeline(self.folder, [entry])
+        [result] = pipeline.run(instance, night, entry["name"])
+        return result.success, result.reason
+
+    def assert_nothing_lost(self) -> None:
+        """Every row of every table and every report file exactly as before."""
+        assert database_contents(self.db_path) == self.tables
+        assert files_under(self.folder / "reports") == self.reports
+
+    def assert_last_night_untouched(self) -> None:
+        """Tonight may have been added; last night's rows are as they were in every table
+        (tables keyed by night start with snapshot_date), and no row of the others (stored
+        versions) was lost."""
+        now = database_contents(self.db_path)
+        assert now is not None
+        for table, rows in self.tables.items():
+            if rows and isinstance(rows[0][0], date):
+                before = [row for row in rows if row[0] == self.last_night]
+                assert [row for row in now[table] if row[0] == self.last_night] == before, table
+            else:
+                assert [row for row in rows if row not in now[table]] == [], table

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from ctdata_pipeline.cli import main
 from ctdata_pipeline.partitions import night_instant, today_in_new_york
-from ctdata_pipeline_tests.support import query, realdata, socrata_catalog
+from ctdata_pipeline_tests.support import database_contents, query, realdata, socrata_catalog
 
 FCC = "dcat/socrata/dcat-us-1.1/opendata.fcc.gov_data.json_2025-{}.json"
 NYC_PAGE = "socrata/catalog_v1_data.cityofnewyork.us_limit7_2025-04-27.json"
@@ -38,25 +38,6 @@ def workspace(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def everything(path):
-    if not path.exists():
-        return None
-    tables = [
-        f"{schema}.{table}"
-        for schema, table in query(
-            path,
-            "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_type = 'BASE TABLE' ORDER BY ALL",
-        )
-    ]
-    return {
-        table: query(path, f"SELECT * EXCLUDE (loaded_at) FROM {table} ORDER BY ALL")
-        if table == "catalog.snapshots"
-        else query(path, f"SELECT * FROM {table} ORDER BY ALL")
-        for table in tables
-    }
 
 
 def test_import_round_trip_through_the_console_script(workspace):
@@ -159,9 +140,9 @@ def test_re_importing_a_night_replaces_it(workspace):
     ]
     assert runner.invoke(main, arguments).exit_code == 0
     db = workspace / "data" / "ctdata.duckdb"
-    first = everything(db)
+    first = database_contents(db)
     assert runner.invoke(main, arguments).exit_code == 0
-    assert everything(db) == first
+    assert database_contents(db) == first
 
 
 def write(folder: Path, name: str, content) -> Path:
@@ -235,14 +216,14 @@ def test_a_malformed_or_mismatched_file_changes_nothing(
     ]
     assert runner.invoke(main, good).exit_code == 0
     db = workspace / "data" / "ctdata.duckdb"
-    before = everything(db)
+    before = database_contents(db)
     result = runner.invoke(
         main, ["import", "--portal", portal, "--date", night, str(make_file(workspace))]
     )
     assert result.exit_code == 1
     assert message in result.output
     assert result.output.strip().count("\n") == 0  # one line
-    assert everything(db) == before
+    assert database_contents(db) == before
 
 
 def test_an_import_never_replaces_a_harvested_night(workspace):
