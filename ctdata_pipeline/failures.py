@@ -31,7 +31,10 @@ def failing_clearly(
         # Network errors are OSErrors too (requests'); only storage faults are meant here.
         if not os_errors or error.errno not in STORAGE_ERRNOS:
             raise
-        raise storage_failure(action, path, error.strerror or str(error), writing) from None
+        reason = error.strerror or str(error)
+        if error.filename and Path(error.filename) != path:
+            reason = f"{reason} ({error.filename})"
+        raise storage_failure(action, path, reason, writing) from None
     except (duckdb.IOException, duckdb.PermissionException) as error:
         raise storage_failure(action, path, duckdb_reason(error), writing) from None
     except duckdb.TransactionException as error:

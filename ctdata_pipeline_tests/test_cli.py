@@ -156,6 +156,22 @@ def test_ctdata_nightly_says_in_one_line_which_portal_failed(tmp_path):
     assert (tmp_path / "dagster_home" / "dagster.yaml").exists()  # created: DAGSTER_HOME unset
 
 
+def test_a_first_night_that_fails_says_there_is_nothing_to_report(tmp_path):
+    with serve("dcat", {"dataset": []}) as hub:
+        down = {"name": "down", "kind": "dcat", "url": f"{hub.base_url}/gone.json"}
+        portals = write_portal_file(tmp_path, [down])
+        completed = run_ctdata(
+            tmp_path, "nightly", CTDATA_PORTALS=str(portals), CTDATA_HARVEST_RETRIES="0"
+        )
+    assert completed.returncode == 1
+    database = tmp_path / "data" / "ctdata.duckdb"
+    assert completed.stderr.strip().splitlines()[-1].endswith(
+        f"; report: no night is stored in {database} yet: nothing to report "
+        "(see the portals' runs for why)"
+    )
+    assert not (tmp_path / "reports" / "latest").exists()
+
+
 def test_ctdata_nightly_with_a_bad_portal_file(tmp_path):
     portals = tmp_path / "portals.yaml"
     portals.write_text("portals:\n  - {name: ct, kind: socrata, url: data.ct.gov}\n")

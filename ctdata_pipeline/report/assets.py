@@ -10,7 +10,7 @@ from ctdata_pipeline.metadata import OWNERS, markdown_table
 from ctdata_pipeline.partitions import expected_by, nightly_date
 from ctdata_pipeline.report.publish import publish_report
 from ctdata_pipeline.resources import PortalClient
-from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
+from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse, scalar
 
 REPORT = dg.AssetKey("board_report")
 BOARD_INPUTS = (
@@ -66,6 +66,12 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         workbook, and every board table as CSV, in CTDATA_REPORT_DIR/<night>/ (with latest/ and
         an index of every night)."""
         night = nightly_date(context.partition_key)
+        if not board_tables_exist(warehouse):
+            raise dg.Failure(
+                description=f"no night is stored in {warehouse.database} yet: nothing to "
+                "report (see the portals' runs for why)",
+                allow_retries=False,
+            )
         with (
             warehouse.get_connection(read_only=True) as conn,
             failing_clearly("write the report in", reports.path()),
@@ -89,3 +95,17 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         )
 
     return [board_report]
+
+
+def board_tables_exist(warehouse: DuckDBWarehouse) -> bool:
+    """Whether any night was ever published (a first night that failed leaves none)."""
+    if not Path(warehouse.database).exists():
+        return False
+    with warehouse.get_connection(read_only=True) as conn:
+        return bool(
+            scalar(
+                conn,
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = 'board' AND table_name = 'plan_metrics'",
+            )
+        )
