@@ -15,6 +15,7 @@ import requests
 from benchmarks.catalog import DOMAIN, FEDERATED, PORTAL_NAME, bench_portal
 
 PAGE_SIZE = 1000
+MOVE_WARN_POINTS = 10.0  # the portal file's default metric_change_warn_points
 OFFSET_WINDOW = 10_000
 CATALOG_PATH = "/api/catalog/v1"
 
@@ -156,9 +157,10 @@ def naive_fetch_pages(url: str) -> int:
 
 
 def metric_board(db: str, night: str) -> dict[str, Any]:
-    """The nightly metric + board step for one stored night (compute_night, publish_night)."""
+    """The nightly metric + board step for one stored night, as its two Dagster steps run it:
+    compute_night, the night_to_night_moves check, publish_night."""
     from ctdata_pipeline.board.publish import publish_night
-    from ctdata_pipeline.metrics.compute import compute_night
+    from ctdata_pipeline.metrics.compute import compute_night, night_moves
     from ctdata_pipeline.warehouse import connect
 
     snapshot_date = date.fromisoformat(night)
@@ -166,6 +168,7 @@ def metric_board(db: str, night: str) -> dict[str, Any]:
     conn = connect(Path(db))
     try:
         metrics = compute_night(conn, bench_portal(), snapshot_date)
+        night_moves(conn, PORTAL_NAME, snapshot_date, MOVE_WARN_POINTS)
         publish_night(conn, PORTAL_NAME, snapshot_date)
     finally:
         conn.close()
@@ -261,26 +264,43 @@ def naive_metrics(db: str, night: str) -> dict[str, Any]:
 
 
 def report_trends(db: str, night: str) -> dict[str, Any]:
-    """The report's queries for one night (report/data.py `load_night`: every headline's trend
-    over every stored night, the work lists, the scorecard) and README's metric_trends query."""
+    """The report's trend queries: every headline's value over every stored night (the query of
+    report/data.py that draws the trends) and README's board.metric_trends query. The whole of
+    `load_night` (trends plus tonight's work lists and scorecard) is timed beside them."""
     from ctdata_pipeline.report.data import load_night
     from ctdata_pipeline.warehouse import connect
 
     snapshot_date = date.fromisoformat(night)
-    started = time.perf_counter()
     conn = connect(Path(db), read_only=True)
     try:
-        report = load_night(conn, snapshot_date, [PORTAL_NAME])
+        started = time.perf_counter()
+        series = conn.execute(
+            """
+            SELECT snapshot_date, metric, value, numerator, denominator, unit, note
+            FROM board.plan_metrics
+            WHERE portal = ? AND agency IS NULL AND snapshot_date <= ?
+            ORDER BY snapshot_date
+            """,
+            [PORTAL_NAME, snapshot_date],
+        ).fetchall()
         trend = conn.execute(
             "SELECT snapshot_date, value, change FROM board.metric_trends "
             "WHERE portal = ? AND agency IS NULL AND metric = 'pct_missing_metadata' "
             "ORDER BY snapshot_date",
             [PORTAL_NAME],
         ).fetchall()
+        trends_done = time.perf_counter()
+        report = load_night(conn, snapshot_date, [PORTAL_NAME])
+        finished = time.perf_counter()
     finally:
         conn.close()
-    series = report.portals[0].series.get("pct_missing_metadata", [])
-    return {"seconds": time.perf_counter() - started, "nights": len(series), "trend": len(trend)}
+    nights = len(report.portals[0].series.get("pct_missing_metadata", []))
+    return {
+        "seconds": trends_done - started,
+        "load_night_seconds": finished - trends_done,
+        "nights": nights,
+        "rows": len(series) + len(trend),
+    }
 
 
 def storage_history(
