@@ -61,30 +61,60 @@ def served(catalog: BenchCatalog, *, as_of: bool = True) -> PortalServer:
 
 
 def measure_harvest(options: argparse.Namespace, work: Path, table: Table) -> None:
-    """Harvest + normalize + store, for each size: pipeline, naive, limit."""
+    """Harvest + normalize + store, for each size: pipeline, naive, limit; on a first night (an
+    empty database) and on the next night (1% of the catalog changed)."""
     for size in options.sizes:
         say(f"harvest {size_text(size)}: generating the catalog")
         catalog = BenchCatalog(size, NIGHT)
+        night = NIGHT.isoformat()
         with served(catalog) as server:
             # One unmeasured pass of each paging fills the server's reply cache.
-            limit_fetch(server.url, NIGHT.isoformat())
+            limit_fetch(server.url, night)
             naive_fetch_pages(server.url)
             pipeline, naive, limit = Runs(), Runs(), Runs()
+            base = work / f"harvest-{size}.duckdb"
             for attempt in range(options.repeats):
                 say(f"harvest {size_text(size)}: run {attempt + 1} of {options.repeats}")
-                run_step("limit_fetch", {"url": server.url, "night": NIGHT.isoformat()}, limit)
+                run_step("limit_fetch", {"url": server.url, "night": night}, limit)
                 folder = work / f"harvest-{size}-{attempt}"
                 folder.mkdir(parents=True)
-                arguments = {"url": server.url, "night": NIGHT.isoformat()}
+                arguments = {"url": server.url, "night": night}
                 run_step(
                     "pipeline_harvest",
                     {**arguments, "db": str(folder / "ctdata.duckdb"), "staging": str(folder)},
                     pipeline,
                 )
                 run_step("naive_harvest", {**arguments, "db": str(folder / "naive.duckdb")}, naive)
+                if attempt == 0:
+                    shutil.copyfile(folder / "ctdata.duckdb", base)
                 shutil.rmtree(folder)
+            # The next night: the first night stored, 1% of the catalog changed since.
+            next_night = catalog.advance().isoformat()
+            server.forget()
+            limit_fetch(server.url, next_night)
+            following = Runs()
+            for attempt in range(options.repeats):
+                say(
+                    f"harvest {size_text(size)}, next night: run {attempt + 1} of {options.repeats}"
+                )
+                folder = work / f"harvest-{size}-next-{attempt}"
+                folder.mkdir(parents=True)
+                shutil.copyfile(base, folder / "ctdata.duckdb")
+                run_step(
+                    "pipeline_harvest",
+                    {
+                        "url": server.url,
+                        "night": next_night,
+                        "db": str(folder / "ctdata.duckdb"),
+                        "staging": str(folder),
+                    },
+                    following,
+                )
+                shutil.rmtree(folder)
+            base.unlink()
         del catalog
         table.harvest(size, pipeline, naive, limit, final=size == max(options.sizes))
+        table.harvest_next(size, following, naive, limit)
 
 
 def measure_metrics(options: argparse.Namespace, work: Path, table: Table) -> None:

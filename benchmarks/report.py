@@ -122,6 +122,29 @@ class Table:
         )
         self.notes.append(split)
 
+    def harvest_next(self, size: int, pipeline: Runs, naive: Runs, limit: Runs) -> None:
+        """The next night's harvest (not judged: the targets are the first night's)."""
+        assets = pipeline.first("assets")
+        naive_assets = naive.first("assets")
+        naive_seconds = naive.seconds * (assets / naive_assets if naive_assets else 1)
+        self.rows += [
+            Row(
+                "  next night, 1% changed",
+                f"{size // 1000}k",
+                "wall",
+                seconds_text(pipeline.seconds),
+                "same",
+                f"{ratio_text(naive_seconds / pipeline.seconds)} faster",
+                f"{seconds_text(limit.seconds)} ({ratio_text(pipeline.seconds / limit.seconds)})",
+            ),
+            Row("", "", "peak memory", bytes_text(pipeline.memory)),
+        ]
+        self.notes.append(
+            f"next night at {size // 1000}k: {seconds_text(pipeline.median('harvest_seconds'))} "
+            f"fetching and staging, {seconds_text(pipeline.median('store_seconds'))} normalizing "
+            "and storing (records unchanged since the last night are not normalized again)."
+        )
+
     def metrics(self, size: int, nights: int, one: Runs, many: Runs, naive: Runs) -> None:
         label = f"{size // 1000}k datasets"
         scope = "" if size >= 100_000 else " (for 100k)"
