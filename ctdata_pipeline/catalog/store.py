@@ -206,6 +206,10 @@ def stage_records(
     report = NormalizeReport()
     key = normalizer_key(portal)
     known = _latest_versions(conn, portal.name, key)
+    # DuckDB types a pandas object column from a sample of its rows (1,000 by default): a chunk
+    # whose first rows are NULL there (reused versions, or a field most records leave empty)
+    # would be typed NULL and refuse the values further down. Read whole chunks.
+    conn.execute(f"SET pandas_analyze_sample = {CHUNK_ROWS}")
     for chunk in _chunks(_staged_rows(portal, key, records, report, known), CHUNK_ROWS):
         frame = pd.DataFrame.from_records(chunk, columns=list(_STAGED_COLUMNS))
         conn.register("staged_chunk", frame)
