@@ -29,7 +29,7 @@ HARVEST_TARGET_ASSETS = 100_000
 def parse_options(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument(
-        "--quick", action="store_true", help="1k and 10k assets, 30 nights, 3 runs (minutes)"
+        "--quick", action="store_true", help="1k and 10k assets, 30 nights (about 5 minutes)"
     )
     parser.add_argument("--sizes", type=int, nargs="+", help="catalog sizes to harvest")
     parser.add_argument("--nights", type=int, help="nights of history (default 365; quick 30)")
