@@ -302,3 +302,56 @@ def test_a_database_from_before_a_new_catalog_column_is_migrated(tmp_path, insta
         pipeline.run_ok(instance, today, "hub")
     invalid = query(db, "SELECT count(*) FROM catalog.assets WHERE len(schema_errors) > 0")
     assert invalid[0][0] > 0
+
+
+def test_a_night_normalizes_only_what_changed_and_stores_every_asset(tmp_path, monkeypatch):
+    """6,000 records (more than DuckDB's 1,000-row type sample of a pandas column): tonight 1% of
+    them changed, so the others reuse last night's versions (NULL in the staged rows) and only
+    the changed ones are normalized; tonight's snapshot is still whole."""
+    from datetime import UTC, date, datetime
+
+    from ctdata_pipeline.harvest.staging import HarvestSummary
+    from ctdata_pipeline.portals import Portal
+    from ctdata_pipeline.warehouse import connect
+    from ctdata_pipeline_tests.support import CT_CUSTOM_FIELDS
+
+    portal = Portal(
+        name="ct", kind="socrata", url="https://data.ct.gov", custom_fields=CT_CUSTOM_FIELDS
+    )
+    records = socrata_catalog(6000)
+    normalized = []
+    original = store.normalize
+    monkeypatch.setattr(store, "normalize", lambda p, r: normalized.append(r) or original(p, r))
+    conn = connect(tmp_path / "ctdata.duckdb")
+    store.ensure_schema(conn)
+    for night in (date(2025, 3, 1), date(2025, 3, 2)):
+        if night.day == 2:
+            for changed in range(1, 6000, 97):
+                records[changed]["resource"]["name"] = "Renamed tonight"
+        normalized.clear()
+        staged = ((r["resource"]["id"], r, None) for r in records)
+        report = store.stage_records(conn, portal, staged)
+        summary = HarvestSummary(
+            "ct",
+            "socrata",
+            night,
+            datetime(2025, 3, night.day, 7, tzinfo=UTC),
+            "test",
+            6000,
+            6000,
+            2,
+            "offset",
+            0,
+            0.0,
+        )
+        written = store.write_snapshot(
+            conn, portal, summary, report, origin="harvest", min_ratio=0.5
+        )
+        assert written.assets_total == 6000
+        assert sum(report.asset_types.values()) == 6000
+    assert len(normalized) == 62
+    assert conn.execute(
+        "SELECT count(*), count(title) FROM catalog.assets WHERE snapshot_date = '2025-03-02'"
+    ).fetchone() == (6000, 6000)
+    assert conn.execute("SELECT count(*) FROM catalog.asset_versions").fetchone() == (6062,)
+    conn.close()

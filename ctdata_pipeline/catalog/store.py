@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from ctdata_pipeline.catalog.frequency import normalize_frequency
 from ctdata_pipeline.catalog.normalize import (
     ASSET_COLUMNS,
     COUNTER_COLUMNS,
@@ -143,7 +144,16 @@ FROM catalog.snapshot_assets AS m
 JOIN catalog.asset_versions AS v USING (version_id);
 """
 
-_STAGED_COLUMNS = {**_KEY_COLUMNS, **ASSET_COLUMNS, **_COUNTER_TYPES}
+# A staged row whose version is already stored carries no record or normalized fields: NULL.
+_STAGED_COLUMNS = {
+    **_KEY_COLUMNS,
+    "record": "JSON",
+    **ASSET_COLUMNS,
+    **_COUNTER_TYPES,
+}
+# What NormalizeReport counts, read back from a stored version instead of normalizing again.
+_REPORTED_COLUMNS = ("asset_type", "in_scope", "agency_rule", "update_frequency_raw")
+_NOT_RENORMALIZED = dict.fromkeys(["record", *ASSET_COLUMNS])
 
 
 class SnapshotRefused(Exception):
@@ -187,11 +197,20 @@ def stage_records(
     records: Iterable[tuple[str, dict[str, Any], dict[str, int | None] | None]],
 ) -> NormalizeReport:
     """Normalize (asset_id, record, counters) into a temporary table, in chunks; `counters`
-    None means they are still inside the record (a fresh harvest)."""
+    None means they are still inside the record (a fresh harvest).
+
+    A record identical to a version the portal's latest snapshot holds, under the same rules,
+    is not normalized again (its row keeps only its hash and counters): a night then costs
+    what changed since the last one, not the whole catalog."""
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {STAGED} ({_column_list(_STAGED_COLUMNS)})")
     report = NormalizeReport()
     key = normalizer_key(portal)
-    for chunk in _chunks(_staged_rows(portal, key, records, report), CHUNK_ROWS):
+    known = _latest_versions(conn, portal.name, key)
+    # DuckDB types a pandas object column from a sample of its rows (1,000 by default): a chunk
+    # whose first rows are NULL there (reused versions, or a field most records leave empty)
+    # would be typed NULL and refuse the values further down. Read whole chunks.
+    conn.execute(f"SET pandas_analyze_sample = {CHUNK_ROWS}")
+    for chunk in _chunks(_staged_rows(portal, key, records, report, known), CHUNK_ROWS):
         frame = pd.DataFrame.from_records(chunk, columns=list(_STAGED_COLUMNS))
         conn.register("staged_chunk", frame)
         try:
@@ -201,24 +220,60 @@ def stage_records(
     return report
 
 
+def _latest_versions(
+    conn: duckdb.DuckDBPyConnection, portal: str, key: str
+) -> dict[str, dict[str, Any]]:
+    """Record hash -> the reported fields, of the versions (normalized under `key`) that the
+    portal's latest stored snapshot holds: the records a night most likely sees again."""
+    rows = conn.execute(
+        f"""
+        SELECT DISTINCT v.record_hash, {", ".join(f"v.{c}" for c in _REPORTED_COLUMNS)}
+        FROM catalog.snapshot_assets AS m
+        JOIN catalog.asset_versions AS v USING (version_id)
+        WHERE m.portal = $portal AND v.normalizer = $key
+          AND m.snapshot_date = (
+              SELECT max(snapshot_date) FROM catalog.snapshots WHERE portal = $portal
+          )
+        """,
+        {"portal": portal, "key": key},
+    ).fetchall()
+    return {row[0]: dict(zip(_REPORTED_COLUMNS, row[1:], strict=True)) for row in rows}
+
+
 def _staged_rows(
     portal: Portal,
     key: str,
     records: Iterable[tuple[str, dict[str, Any], dict[str, int | None] | None]],
     report: NormalizeReport,
+    known: dict[str, dict[str, Any]],
 ) -> Iterator[dict[str, Any]]:
     for asset_id, record, counters in records:
         if counters is None:
             stable, counters = split_counters(portal, record)
             full = record
         else:
-            stable, full = record, merge_counters(record, counters)
+            stable, full = record, None
+        stable_hash = record_hash(stable)
+        stored = known.get(stable_hash)
+        if stored is not None:
+            report.add(stored, normalize_frequency(stored["update_frequency_raw"])[1])
+            yield {
+                "portal": portal.name,
+                "asset_id": asset_id,
+                "record_hash": stable_hash,
+                "normalizer": key,
+                **_NOT_RENORMALIZED,
+                **counters,
+            }
+            continue
+        if full is None:
+            full = merge_counters(record, counters)
         row, mapped = normalize(portal, full)
         report.add(row, mapped)
         yield {
             "portal": portal.name,
             "asset_id": asset_id,
-            "record_hash": record_hash(stable),
+            "record_hash": stable_hash,
             "normalizer": key,
             "record": json.dumps(stable, ensure_ascii=False, separators=(",", ":")),
             **row,
@@ -320,14 +375,16 @@ def _replace_night(
         INSERT INTO catalog.asset_versions (version_id, {stored})
         SELECT nextval('catalog.asset_version_ids'), {stored}
         FROM {STAGED} AS s
-        WHERE NOT EXISTS (SELECT 1 FROM catalog.asset_versions AS v WHERE {version_match})
+        WHERE s.record IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM catalog.asset_versions AS v WHERE {version_match})
         """,
     )
     conn.execute(
         "DELETE FROM catalog.snapshot_assets WHERE snapshot_date = ? AND portal = ?", night
     )
     counters = ", ".join(f"s.{column}" for column in COUNTER_COLUMNS)
-    conn.execute(
+    stored = scalar(
+        conn,
         f"""
         INSERT INTO catalog.snapshot_assets
         SELECT ?::DATE, s.portal, s.asset_id, v.version_id, {counters}
@@ -336,6 +393,12 @@ def _replace_night(
         """,
         [summary.snapshot_date],
     )
+    if stored != assets_total:
+        # A reused version vanished between staging and writing: never store a partial night.
+        raise RuntimeError(
+            f"{portal.name} {summary.snapshot_date}: {stored} of {assets_total} staged assets "
+            "found their record version; nothing was written"
+        )
     conn.execute("DELETE FROM catalog.snapshots WHERE snapshot_date = ? AND portal = ?", night)
     conn.execute(
         """

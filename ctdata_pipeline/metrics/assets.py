@@ -6,7 +6,12 @@ from collections.abc import Iterator
 import dagster as dg
 
 from ctdata_pipeline.metadata import OWNERS, column_schema, markdown_table
-from ctdata_pipeline.metrics.compute import MetricsInvalid, NightMetrics, compute_night
+from ctdata_pipeline.metrics.compute import (
+    MetricsInvalid,
+    NightMetrics,
+    compute_night,
+    night_moves,
+)
 from ctdata_pipeline.metrics.definitions import METRICS, metric_for
 from ctdata_pipeline.partitions import night_and_portal
 from ctdata_pipeline.resources import PortalClient
@@ -156,15 +161,7 @@ def build_metric_assets(
                 night = compute_night(conn, portal, snapshot_date)
             except MetricsInvalid as invalid:
                 raise dg.Failure(description=str(invalid), allow_retries=False) from None
-            moves = conn.execute(
-                """
-                SELECT metric, coalesce(agency, 'whole portal'), previous_value, value
-                FROM board.metric_trends
-                WHERE snapshot_date = ? AND portal = ? AND unit = 'percent' AND abs(change) > ?
-                ORDER BY abs(change) DESC
-                """,
-                [snapshot_date, portal_name, threshold],
-            ).fetchall()
+            moves = night_moves(conn, portal_name, snapshot_date, threshold)
         context.log.info(
             f"{portal_name} {snapshot_date}: {night.datasets} datasets assessed, "
             f"{night.metric_rows} metric values"

@@ -161,6 +161,34 @@ def compute_night(
     )
 
 
+def night_moves(
+    conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: date, threshold: float
+) -> list[tuple[str, str, float, float]]:
+    """Percentages that moved more than `threshold` points since the portal's previous night:
+    (metric, agency or 'whole portal', previous value, value), largest move first.
+
+    Reads the two nights alone: board.metric_trends computes every night's change (a window
+    over all history), so reading it here made the step slower with every night stored."""
+    return conn.execute(
+        """
+        WITH previous AS (
+            SELECT max(snapshot_date) AS snapshot_date FROM board.plan_metrics
+            WHERE portal = $portal AND snapshot_date < $night
+        )
+        SELECT t.metric, coalesce(t.agency, 'whole portal'), p.value, t.value
+        FROM board.plan_metrics AS t
+        JOIN board.plan_metrics AS p
+            ON p.portal = t.portal AND p.metric = t.metric
+            AND p.agency IS NOT DISTINCT FROM t.agency
+            AND p.snapshot_date = (SELECT snapshot_date FROM previous)
+        WHERE t.snapshot_date = $night AND t.portal = $portal AND t.unit = 'percent'
+          AND abs(t.value - p.value) > $threshold
+        ORDER BY abs(t.value - p.value) DESC, t.metric, t.agency
+        """,
+        {"night": snapshot_date, "portal": portal, "threshold": threshold},
+    ).fetchall()
+
+
 def _prepare_night_tables(conn: duckdb.DuckDBPyConnection, parameters: dict[str, Any]) -> None:
     run_sql(
         conn,

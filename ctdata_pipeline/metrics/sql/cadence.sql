@@ -23,12 +23,21 @@ FROM (
                 - epoch(lag(data_updated_at) OVER (PARTITION BY asset_id ORDER BY data_updated_at))
                 AS interval_seconds
         FROM (
+            -- the data-update times of every in-scope record version the portal's snapshots
+            -- of the window held (the versions are found in the narrow night x asset table
+            -- first: the window holds a row per asset and night, the versions are few)
             SELECT DISTINCT asset_id, data_updated_at
-            FROM catalog.assets
-            WHERE portal = $portal
-              AND snapshot_date BETWEEN $snapshot_date - $window_days AND $snapshot_date
-              AND in_scope
+            FROM catalog.asset_versions
+            WHERE in_scope
               AND data_updated_at IS NOT NULL
+              AND version_id IN (
+                  SELECT version_id FROM catalog.snapshot_assets
+                  WHERE portal = $portal
+                    AND snapshot_date BETWEEN $snapshot_date - $window_days AND $snapshot_date
+                    AND snapshot_date IN (
+                        SELECT snapshot_date FROM catalog.snapshots WHERE portal = $portal
+                    )
+              )
         )
     )
     GROUP BY asset_id
