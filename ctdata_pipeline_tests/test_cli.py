@@ -165,7 +165,8 @@ def test_a_first_night_that_fails_says_there_is_nothing_to_report(tmp_path):
         )
     assert completed.returncode == 1
     database = tmp_path / "data" / "ctdata.duckdb"
-    assert completed.stderr.strip().splitlines()[-1].endswith(
+    reason = completed.stderr.strip().splitlines()[-1]
+    assert reason.endswith(
         f"; report: no night is stored in {database} yet: nothing to report "
         "(see the portals' runs for why)"
     )
