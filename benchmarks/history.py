@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.catalog import PORTAL_NAME, BenchCatalog, bench_portal
-from benchmarks.steps import store_naive_night
+from benchmarks.steps import store_naive_night, store_records_as_night
 
 SYNTH_VERSIONS = """
 CREATE OR REPLACE TEMP TABLE synth_before AS
@@ -83,10 +83,7 @@ def prepare_metric_dbs(
     import pandas as pd
 
     from ctdata_pipeline.board.publish import publish_night
-    from ctdata_pipeline.catalog.store import ensure_schema, stage_records, write_snapshot
-    from ctdata_pipeline.harvest.staging import HarvestSummary
     from ctdata_pipeline.metrics.compute import compute_night
-    from ctdata_pipeline.partitions import night_instant
     from ctdata_pipeline.warehouse import connect
 
     started = time.perf_counter()
@@ -94,23 +91,7 @@ def prepare_metric_dbs(
     catalog = BenchCatalog(size, tonight, in_scope_only=True)
     portal = bench_portal()
     conn = connect(Path(one_db))
-    ensure_schema(conn)
-    records = ((record["resource"]["id"], record, None) for record in catalog.records)
-    report = stage_records(conn, portal, records)
-    summary = HarvestSummary(
-        portal=PORTAL_NAME,
-        kind="socrata",
-        snapshot_date=tonight,
-        snapshot_time=night_instant(tonight),
-        source_url="benchmark",
-        assets=size,
-        result_set_size=size,
-        pages=1,
-        paging="offset",
-        duplicates_dropped=0,
-        seconds=0.0,
-    )
-    write_snapshot(conn, portal, summary, report, origin="harvest", min_ratio=None)
+    report = store_records_as_night(conn, catalog.records, tonight, min_ratio=None)
     conn.close()
     naive = duckdb.connect(naive_db)
     store_naive_night(naive, pd.json_normalize(catalog.records), tonight)
