@@ -305,9 +305,10 @@ def test_a_database_from_before_a_new_catalog_column_is_migrated(tmp_path, insta
 
 
 def test_a_night_normalizes_only_what_changed_and_stores_every_asset(tmp_path, monkeypatch):
-    """6,000 records (more than DuckDB's 1,000-row type sample of a pandas column): tonight 1% of
-    them changed, so the others reuse last night's versions (NULL in the staged rows) and only
-    the changed ones are normalized; tonight's snapshot is still whole."""
+    """6,000 records, four of them changed tonight: the others reuse last night's versions (NULL
+    in the staged rows) and only the four are normalized; tonight's snapshot is whole, and the
+    four, alone among thousands of NULL rows of their staged chunk, keep their types (staged
+    chunks are typed from all their rows, not from DuckDB's 1,000-row sample)."""
     from datetime import UTC, date, datetime
 
     from ctdata_pipeline.harvest.staging import HarvestSummary
@@ -326,7 +327,7 @@ def test_a_night_normalizes_only_what_changed_and_stores_every_asset(tmp_path, m
     store.ensure_schema(conn)
     for night in (date(2025, 3, 1), date(2025, 3, 2)):
         if night.day == 2:
-            for changed in range(1, 6000, 97):
+            for changed in (4001, 4002, 4003, 4004):
                 records[changed]["resource"]["name"] = "Renamed tonight"
         normalized.clear()
         staged = ((r["resource"]["id"], r, None) for r in records)
@@ -349,9 +350,19 @@ def test_a_night_normalizes_only_what_changed_and_stores_every_asset(tmp_path, m
         )
         assert written.assets_total == 6000
         assert sum(report.asset_types.values()) == 6000
-    assert len(normalized) == 62
+    assert len(normalized) == 4
     assert conn.execute(
         "SELECT count(*), count(title) FROM catalog.assets WHERE snapshot_date = '2025-03-02'"
     ).fetchone() == (6000, 6000)
-    assert conn.execute("SELECT count(*) FROM catalog.asset_versions").fetchone() == (6062,)
+    assert conn.execute("SELECT count(*) FROM catalog.asset_versions").fetchone() == (6004,)
+    # The changed records' fields arrive typed as they were normalized (lists, numbers, times).
+    night_one, night_two = (
+        conn.execute(
+            "SELECT tags, columns_total, created_at, data_updated_at FROM catalog.assets "
+            "WHERE snapshot_date = ? AND asset_id = ?",
+            [night, records[4001]["resource"]["id"]],
+        ).fetchone()
+        for night in (date(2025, 3, 1), date(2025, 3, 2))
+    )
+    assert night_two == night_one and isinstance(night_two[0], list) and night_two[1] > 0
     conn.close()
