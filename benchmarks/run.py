@@ -27,11 +27,37 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 def wait_measured(process: subprocess.Popen) -> int:
-    """Wait for `process` and return its peak resident memory in bytes (ru_maxrss is KiB on
-    Linux; wait4 reports the child alone, not every child this process ever had)."""
-    _, status, usage = os.wait4(process.pid, 0)
+    """Wait for `process` and return its peak resident memory in bytes.
+
+    Not ru_maxrss alone: Linux carries into it the high-water mark of the address space the
+    child had between fork and exec, a copy of this process (which holds the catalogs it
+    serves, 1.3 GB at 100k), so every child would seem to peak at this process's size. The
+    child's own high-water mark (VmHWM, per address space) is sampled until it exits, from
+    the moment it runs its own program; ru_maxrss is the answer only for a child too quick
+    to sample."""
+    sampled = 0
+    while True:
+        sampled = max(sampled, _own_high_water_mark(process.pid))
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        time.sleep(0.02)
     process.returncode = os.waitstatus_to_exitcode(status)
-    return usage.ru_maxrss * 1024
+    return sampled or usage.ru_maxrss * 1024
+
+
+def _own_high_water_mark(pid: int) -> int:
+    """VmHWM of a child once it has exec'd its own program (before that it is a copy of this
+    process); 0 when it cannot be read."""
+    try:
+        if Path(f"/proc/{pid}/cmdline").read_bytes() == Path("/proc/self/cmdline").read_bytes():
+            return 0
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return 0
+    return 0
 
 
 @dataclass
@@ -77,14 +103,14 @@ def run_step(step: str, arguments: dict[str, Any], runs: Runs | None = None) -> 
 def timed_command(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, int]:
     """(wall seconds, peak memory bytes, exit code) of a command."""
     started = time.perf_counter()
-    process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    assert process.stderr is not None
-    # Read stderr to its end before waiting, so a chatty process cannot block on a full pipe.
-    errors = process.stderr.read()
-    peak = wait_measured(process)
-    wall = time.perf_counter() - started
-    if process.returncode != 0:
-        sys.stderr.write(errors.decode("utf-8", "replace")[-2000:])
+    # stderr to a file, not a pipe: the wait samples memory and must not block on reading.
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=errors
+        )
+        peak = wait_measured(process)
+        wall = time.perf_counter() - started
+        if process.returncode != 0:
+            errors.seek(0)
+            sys.stderr.write(errors.read().decode("utf-8", "replace")[-2000:])
     return wall, peak, process.returncode
