@@ -367,7 +367,7 @@ def recompute(first: str, last: str | None, portals: tuple[str, ...], log_level:
 def check() -> None:
     """Verify the DuckDB file (CTDATA_DB), read-only: every snapshot whole, every metric there
     and possible, the board tables adding up to their metrics, no rows without a snapshot.
-    Exit 0 when all holds, 1 listing what does not."""
+    Exit 0 when all holds, 1 listing what does not, 2 when there is no database."""
     settings = Settings.from_env()
     if not settings.db_path.exists():
         _fail(f"ctdata check: no database at {settings.db_path} (CTDATA_DB)", 2)
