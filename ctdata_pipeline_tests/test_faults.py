@@ -23,6 +23,7 @@ from ctdata_pipeline.demo.server import Reply, ServedRequest
 from ctdata_pipeline_tests.support import (
     GOOD_ASSETS,
     GOOD_DATASETS,
+    History,
     dcat_dataset,
     good_feed,
     portal_entry,
@@ -312,21 +313,23 @@ def odd_socrata_records(night: date) -> list[dict[str, Any]]:
     ]
 
 
+def by_asset_id(history: History, sql: str, night: date) -> dict[str, tuple]:
+    """Tonight's rows of a query whose first column is the asset id, keyed by it."""
+    return {row[0]: row[1:] for row in query(history.db_path, sql, [night])}
+
+
 def test_odd_but_readable_socrata_records_are_stored_the_documented_way(history, instance, today):
     with serve("socrata", socrata_catalog(GOOD_ASSETS) + odd_socrata_records(today)) as server:
         succeeded, reason = history.tonight(instance, today, portal_entry("ct", server, **FAST))
     assert succeeded, reason
-    rows = {
-        row[0]: row[1:]
-        for row in query(
-            history.db_path,
-            "SELECT asset_id, asset_type, in_scope, title, tags, created_at, data_updated_at, "
-            "published_at, columns_total, views_total, views_last_month, downloads_total "
-            "FROM catalog.assets WHERE snapshot_date = ? AND asset_id IN "
-            "('null-0001', 'miss-0002', 'type-0003', 'futr-0004', 'zero-0005')",
-            [today],
-        )
-    }
+    rows = by_asset_id(
+        history,
+        "SELECT asset_id, asset_type, in_scope, title, tags, created_at, data_updated_at, "
+        "published_at, columns_total, views_total, views_last_month, downloads_total "
+        "FROM catalog.assets WHERE snapshot_date = ? AND asset_id IN "
+        "('null-0001', 'miss-0002', 'type-0003', 'futr-0004', 'zero-0005')",
+        today,
+    )
     # No type, no domain: counted in the inventory, not as datasets.
     assert rows["null-0001"][:2] == ("unknown", False)
     assert rows["miss-0002"][:2] == ("unknown", False)
@@ -379,17 +382,14 @@ def test_odd_but_readable_dcat_datasets_are_stored_the_documented_way(history, i
     with serve("dcat", feed) as server:
         succeeded, reason = history.tonight(instance, today, portal_entry("hub", server, **FAST))
     assert succeeded, reason
-    stored = {
-        row[0]: row[1:]
-        for row in query(
-            history.db_path,
-            "SELECT asset_id, title, data_updated_at, created_at, tags, agency, schema_valid "
-            "FROM catalog.assets WHERE snapshot_date = ? AND portal = 'hub' "
-            "AND asset_id NOT LIKE 'https://data.example/d/_' "
-            "AND asset_id NOT LIKE 'https://data.example/d/__'",
-            [today],
-        )
-    }
+    stored = by_asset_id(
+        history,
+        "SELECT asset_id, title, data_updated_at, created_at, tags, agency, schema_valid "
+        "FROM catalog.assets WHERE snapshot_date = ? AND portal = 'hub' "
+        "AND asset_id NOT LIKE 'https://data.example/d/_' "
+        "AND asset_id NOT LIKE 'https://data.example/d/__'",
+        today,
+    )
     assert stored["https://data.example/d/bare"][0] is None
     assert stored["https://data.example/d/nulls"][-1] is False  # DCAT-US says why, per field
     types = stored["https://data.example/d/types"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 
 from ctdata_pipeline.board.verify import verify
-from ctdata_pipeline.demo.server import Reply
+from ctdata_pipeline.demo.server import Reply, ServedRequest
 from ctdata_pipeline.jobs import REPORT_JOB
 from ctdata_pipeline.warehouse import connect
 from ctdata_pipeline_tests.support import (
@@ -131,7 +131,7 @@ def test_sql_metacharacters_in_every_field_arrive_as_text(tmp_path, instance, to
 TOKEN = "ctdataTOKEN-4f9c2e7a1b"
 
 
-def echo_the_token(request) -> Reply:
+def echo_the_token(request: ServedRequest) -> Reply:
     """A portal that refuses the token and, like some proxies, repeats the request back."""
     token = request.headers.get("X-App-Token", "")
     return Reply(

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from pydantic import Field
 
 from ctdata_pipeline.failures import failing_clearly
@@ -66,16 +67,20 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         workbook, and every board table as CSV, in CTDATA_REPORT_DIR/<night>/ (with latest/ and
         an index of every night)."""
         night = nightly_date(context.partition_key)
-        if not board_tables_exist(warehouse):
-            raise dg.Failure(
-                description=f"no night is stored in {warehouse.database} yet: nothing to "
-                "report (see the portals' runs for why)",
-                allow_retries=False,
-            )
+        nothing_stored = dg.Failure(
+            description=f"no night is stored in {warehouse.database} yet: nothing to "
+            "report (see the portals' runs for why)",
+            allow_retries=False,
+        )
+        # A first night whose every portal failed leaves no file, or one without board tables.
+        if not Path(warehouse.database).exists():
+            raise nothing_stored
         with (
             warehouse.get_connection(read_only=True) as conn,
             failing_clearly("write the report in", reports.path()),
         ):
+            if not board_tables_exist(conn):
+                raise nothing_stored
             written = publish_report(conn, reports.path(), night, portal_client.portal_file().names)
         context.log.info(f"Board report for {night}: {written.report}")
         return dg.MaterializeResult(
@@ -97,15 +102,12 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
     return [board_report]
 
 
-def board_tables_exist(warehouse: DuckDBWarehouse) -> bool:
-    """Whether any night was ever published (a first night that failed leaves none)."""
-    if not Path(warehouse.database).exists():
-        return False
-    with warehouse.get_connection(read_only=True) as conn:
-        return bool(
-            scalar(
-                conn,
-                "SELECT count(*) FROM information_schema.tables "
-                "WHERE table_schema = 'board' AND table_name = 'plan_metrics'",
-            )
+def board_tables_exist(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether any night was ever published to the board tables."""
+    return bool(
+        scalar(
+            conn,
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'board' AND table_name = 'plan_metrics'",
         )
+    )
