@@ -25,8 +25,8 @@ CATALOG_PATH = "/api/catalog/v1"
 
 def pipeline_harvest(url: str, night: str, db: str, staging: str) -> dict[str, Any]:
     """harvest_socrata into a StagingArea, then the catalog step's `_load_night` flow
-    (ensure_schema, stage_records, write_snapshot) into a DuckDB file, without Dagster."""
-    from ctdata_pipeline.catalog.store import ensure_schema, stage_records, write_snapshot
+    (ensure_schema, stage_file, write_snapshot) into a DuckDB file, without Dagster."""
+    from ctdata_pipeline.catalog.store import ensure_schema, stage_file, write_snapshot
     from ctdata_pipeline.harvest.socrata import harvest_socrata
     from ctdata_pipeline.harvest.staging import StagingArea
     from ctdata_pipeline.warehouse import connect, scalar
@@ -45,11 +45,7 @@ def pipeline_harvest(url: str, night: str, db: str, staging: str) -> dict[str, A
         conn = connect(Path(db))
         try:
             ensure_schema(conn)
-            records = (
-                (asset_id, record, None)
-                for asset_id, record in area.records(PORTAL_NAME, snapshot_date)
-            )
-            report = stage_records(conn, portal, records)
+            report = stage_file(conn, portal, area.records_path(PORTAL_NAME, snapshot_date))
             written = write_snapshot(conn, portal, summary, report, origin="harvest", min_ratio=0.5)
             scalar(
                 conn,
@@ -384,7 +380,7 @@ def store_records_as_night(
 
     portal = bench_portal()
     ensure_schema(conn)
-    report = stage_records(conn, portal, ((r["resource"]["id"], r, None) for r in records))
+    report = stage_records(conn, portal, ((r["resource"]["id"], r) for r in records))
     summary = HarvestSummary(
         portal=PORTAL_NAME,
         kind="socrata",

@@ -288,14 +288,10 @@ def store_night(
 ) -> None:
     """Store hand-built records as the portal's snapshot of `night`, as the catalog step does."""
     from ctdata_pipeline.catalog.store import ensure_schema, stage_records, write_snapshot
-    from ctdata_pipeline.harvest.dcat import dcat_asset_id
     from ctdata_pipeline.harvest.staging import HarvestSummary
 
     ensure_schema(conn)
-    ids = [
-        record["resource"]["id"] if portal.kind == "socrata" else dcat_asset_id(record)
-        for record in records
-    ]
+    ids = [asset_id_of(portal, record) for record in records]
     summary = HarvestSummary(
         portal=portal.name,
         kind=portal.kind,
@@ -309,8 +305,53 @@ def store_night(
         duplicates_dropped=0,
         seconds=0.0,
     )
-    report = stage_records(conn, portal, ((i, r, None) for i, r in zip(ids, records, strict=True)))
+    report = stage_records(conn, portal, zip(ids, records, strict=True))
     write_snapshot(conn, portal, summary, report, origin="harvest", min_ratio=None)
+
+
+def asset_id_of(portal: Portal, record: dict[str, Any]) -> str:
+    from ctdata_pipeline.harvest.dcat import dcat_asset_id
+
+    return record["resource"]["id"] if portal.kind == "socrata" else dcat_asset_id(record)
+
+
+def normalized_rows(portal: Portal, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Raw records through the catalog step's own staging and normalization (DuckDB, in
+    memory): their rows of catalog.assets' columns, in the order given."""
+    import duckdb
+
+    from ctdata_pipeline.catalog.store import (
+        STAGED,
+        STAGED_VERSIONS,
+        ensure_schema,
+        stage_records,
+    )
+
+    conn = duckdb.connect()
+    try:
+        conn.execute("SET TimeZone = 'UTC'")
+        ensure_schema(conn)
+        ids = [asset_id_of(portal, record) for record in records]
+        stage_records(conn, portal, zip(ids, records, strict=True))
+        cursor = conn.execute(
+            f"SELECT s.asset_id, v.* FROM {STAGED} AS s JOIN {STAGED_VERSIONS} AS v "
+            "USING (record_hash)"
+        )
+        names = [column[0] for column in cursor.description]
+        by_id = {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+    finally:
+        conn.close()
+    return [by_id[asset_id] for asset_id in ids]
+
+
+def normalized(portal: Portal, record: dict[str, Any]) -> dict[str, Any]:
+    """One raw record's catalog row (see normalized_rows)."""
+    return normalized_rows(portal, [record])[0]
+
+
+def frequency_mapped(row: dict[str, Any]) -> bool:
+    """False when a non-empty update frequency maps to no FR-0 code."""
+    return row["update_frequency"] != "unknown" or row["update_frequency_raw"] is None
 
 
 def metrics_of(conn: Any, portal: str, night: date, agency: str | None = None) -> dict[str, Any]:

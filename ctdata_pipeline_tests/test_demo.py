@@ -7,12 +7,11 @@ from datetime import date
 
 import requests
 
-from ctdata_pipeline.catalog.normalize import normalize
 from ctdata_pipeline.demo.generator import DemoStory, HubDemoFeed, SocrataDemoCatalog
 from ctdata_pipeline.demo.portals import DEMO_HUB, DEMO_SOCRATA, DemoPortals, demo_portal_file
 from ctdata_pipeline.demo.vocabulary import CATEGORIES
 from ctdata_pipeline.partitions import night_instant
-from ctdata_pipeline_tests.support import load_realdata
+from ctdata_pipeline_tests.support import load_realdata, normalized_rows
 
 STORY = DemoStory(last_night=date(2026, 5, 20), nights=14, seed=7)
 FIRST, LAST = night_instant(STORY.first_night), night_instant(STORY.last_night)
@@ -20,7 +19,7 @@ FIRST, LAST = night_instant(STORY.first_night), night_instant(STORY.last_night)
 
 def in_scope_rows(records):
     portal = demo_portal_file().get(DEMO_SOCRATA)
-    rows = [normalize(portal, record)[0] for record in records]
+    rows = normalized_rows(portal, records)
     return [row for row in rows if row["in_scope"]]
 
 

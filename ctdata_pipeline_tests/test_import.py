@@ -236,7 +236,7 @@ def test_an_import_never_replaces_a_harvested_night(workspace):
     conn = connect(workspace / "data" / "ctdata.duckdb")
     ensure_schema(conn)
     feed = json.loads(realdata(FCC.format("01-31")).read_text())["dataset"]
-    report = stage_records(conn, portal, ((str(i), d, None) for i, d in enumerate(feed)))
+    report = stage_records(conn, portal, ((str(i), d) for i, d in enumerate(feed)))
     summary = HarvestSummary(
         portal=portal.name,
         kind="dcat",

@@ -1,21 +1,23 @@
 """From raw records to catalog rows, on real records: data.ct.gov's own story, NYC's datasets
 with NYC's custom-field keys configured, GeoHive's Hub quirks, CDC's and FCC's data.json."""
 
+import copy
 from datetime import UTC, datetime
 
 import pytest
 
-from ctdata_pipeline.catalog.normalize import (
-    merge_counters,
-    normalize,
-    normalizer_key,
-    parse_timestamp,
-    record_hash,
-    split_counters,
-)
+from ctdata_pipeline.catalog.normalize import normalizer_key, parse_timestamp
 from ctdata_pipeline.catalog.text import clean_list, clean_text
+from ctdata_pipeline.harvest.socrata import take_counters
+from ctdata_pipeline.harvest.staging import record_hash, record_json
 from ctdata_pipeline.portals import Portal
-from ctdata_pipeline_tests.support import NYC_PORTAL, load_realdata
+from ctdata_pipeline_tests.support import (
+    NYC_PORTAL,
+    frequency_mapped,
+    load_realdata,
+    normalized,
+    normalized_rows,
+)
 
 CT = Portal(
     name="data.ct.gov",
@@ -39,8 +41,8 @@ def test_the_real_data_ct_gov_record_reads_cts_keys():
     results = load_realdata(
         "socrata/catalog_v1_global_limit10_dataset-story_incl_data.ct.gov.json"
     )["results"]
-    row, mapped = normalize(CT, by_id(results, "q5as-kyim"))
-    assert mapped
+    row = normalized(CT, by_id(results, "q5as-kyim"))
+    assert frequency_mapped(row)
     assert row["asset_type"] == "story"
     assert not row["in_scope"] and row["scope_note"] == "not a dataset (story)"
     assert (row["agency"], row["agency_rule"]) == ("Department of Public Health", "custom_field")
@@ -58,7 +60,7 @@ def test_another_domains_dataset_is_federated_not_in_scope():
     results = load_realdata(
         "socrata/catalog_v1_global_limit10_dataset-story_incl_data.ct.gov.json"
     )["results"]
-    row, _ = normalize(CT, by_id(results, "9bhg-hcku"))
+    row = normalized(CT, by_id(results, "9bhg-hcku"))
     assert row["asset_type"] == "dataset"
     assert not row["in_scope"]
     assert row["scope_note"] == "federated from data.cdc.gov"
@@ -68,8 +70,8 @@ def test_nyc_dataset_with_nyc_keys_configured():
     results = load_realdata("socrata/catalog_v1_data.cityofnewyork.us_limit7_2025-04-27.json")[
         "results"
     ]
-    row, mapped = normalize(NYC_PORTAL, by_id(results, "8wbx-tsch"))
-    assert mapped and row["in_scope"] and row["scope_note"] is None
+    row = normalized(NYC_PORTAL, by_id(results, "8wbx-tsch"))
+    assert frequency_mapped(row) and row["in_scope"] and row["scope_note"] is None
     assert row["agency"] == "Taxi and Limousine Commission (TLC)"
     assert row["agency_rule"] == "custom_field"
     assert row["update_frequency"] == "daily"
@@ -90,10 +92,10 @@ def test_without_the_custom_field_the_agency_falls_back_to_attribution_then_owne
     ]
     record = by_id(results, "erm2-nwe9")
     unconfigured = NYC_PORTAL.model_copy(update={"custom_fields": {}})
-    row, _ = normalize(unconfigured, record)
+    row = normalized(unconfigured, record)
     assert (row["agency"], row["agency_rule"]) == ("311", "attribution")
     record["resource"]["attribution"] = "  <p>&nbsp;</p> "
-    row, _ = normalize(unconfigured, record)
+    row = normalized(unconfigured, record)
     assert (row["agency"], row["agency_rule"]) == ("NYC OpenData", "owner")
     assert row["update_frequency"] == "unknown"
 
@@ -104,10 +106,10 @@ def test_community_and_derived_datasets_are_inventory_only():
     ]
     record = by_id(results, "vx8i-nprf")
     record["resource"]["provenance"] = "community"
-    assert normalize(NYC_PORTAL, record)[0]["scope_note"] == "community asset"
+    assert normalized(NYC_PORTAL, record)["scope_note"] == "community asset"
     record["resource"]["provenance"] = None
     record["resource"]["parent_fxf"] = ["abcd-1234"]
-    row, _ = normalize(NYC_PORTAL, record)
+    row = normalized(NYC_PORTAL, record)
     assert row["scope_note"] == "derived view" and row["parent_ids"] == ["abcd-1234"]
 
 
@@ -122,36 +124,43 @@ def test_system_columns_are_left_out_of_the_column_counts():
         },
         "metadata": {"domain": "data.ct.gov"},
     }
-    row, _ = normalize(CT, record)
+    row = normalized(CT, record)
     assert (row["columns_total"], row["columns_described"]) == (3, 1)
 
 
-def test_counters_split_off_and_back_exactly():
+def test_counters_are_taken_out_of_the_record_and_do_not_change_its_hash():
     results = load_realdata("socrata/catalog_v1_data.cityofnewyork.us_limit7_2025-04-27.json")[
         "results"
     ]
     record = by_id(results, "8wbx-tsch")
-    stable, counters = split_counters(NYC_PORTAL, record)
+    downloads = record["resource"]["download_count"]
+    tonight = copy.deepcopy(record)
+    counters = take_counters(tonight)
     assert counters == {
         "views_last_week": 10011,
         "views_last_month": 47723,
         "views_total": 3155908,
-        "downloads_total": record["resource"]["download_count"],
+        "downloads_total": downloads,
     }
-    assert "page_views" not in stable["resource"] and "download_count" not in stable["resource"]
-    assert "page_views" in record["resource"]  # the harvested record is left alone
-    merged = merge_counters(stable, counters)
-    original_views = record["resource"]["page_views"]
-    for key, value in merged["resource"]["page_views"].items():
-        assert value == pytest.approx(original_views[key])
-    merged["resource"]["page_views"] = original_views
-    assert merged == record
-    # Tonight's views do not make a new version of the record; a new title does.
-    busier = merge_counters(stable, {**counters, "views_last_week": 1})
-    assert record_hash(split_counters(NYC_PORTAL, busier)[0]) == record_hash(stable)
-    renamed = merge_counters(stable, counters)
+    assert "page_views" not in tonight["resource"] and "download_count" not in tonight["resource"]
+    # Tomorrow's views do not make a new version of the record; a new title does.
+    tomorrow = copy.deepcopy(record)
+    tomorrow["resource"]["page_views"]["page_views_last_week"] += 1
+    tomorrow["resource"]["download_count"] += 5
+    assert take_counters(tomorrow)["downloads_total"] == downloads + 5
+    assert record_hash(record_json(tomorrow)) == record_hash(record_json(tonight))
+    renamed = copy.deepcopy(tonight)
     renamed["resource"]["name"] += " (Revised)"
-    assert record_hash(split_counters(NYC_PORTAL, renamed)[0]) != record_hash(stable)
+    assert record_hash(record_json(renamed)) != record_hash(record_json(tonight))
+
+
+@pytest.mark.parametrize(
+    ("value", "count"),
+    [(12, 12), (12.9, 12), (" 40 ", 40), (True, None), ("n/a", None), (2**70, None)],
+)
+def test_a_counter_is_a_whole_number_or_missing(value, count):
+    record = {"resource": {"id": "abcd-1234", "download_count": value}}
+    assert take_counters(record)["downloads_total"] == count
 
 
 def test_the_normalizer_key_changes_with_the_rules_the_portal_configures():
@@ -162,7 +171,7 @@ def test_the_normalizer_key_changes_with_the_rules_the_portal_configures():
 
 def test_geohive_hub_quirks():
     datasets = load_realdata("dcat/arcgis-hub/dcat-us-1.1/geohive-ie_dcat-us-1.1.json")["dataset"]
-    first, _ = normalize(HUB, datasets[0])
+    first = normalized(HUB, datasets[0])
     assert first["in_scope"] and first["asset_type"] == "dataset"
     assert first["contact_email"] is None  # "{{orgContactEmail}}"
     assert first["template_fields"] == ["contactPoint.hasEmail"]
@@ -172,14 +181,14 @@ def test_geohive_hub_quirks():
     assert first["data_updated_at"] == datetime(2024, 10, 4, 14, 29, 39, tzinfo=UTC)
 
     padded = next(d for d in datasets if d["publisher"]["name"].startswith("    "))
-    row, _ = normalize(HUB, padded)
+    row = normalized(HUB, padded)
     assert (row["agency"], row["agency_rule"]) == (
         "Sustainable Development Goals, Ireland",
         "publisher",
     )
 
     unresolved = next(d for d in datasets if d["title"] == "{{name}}")
-    row, _ = normalize(HUB, unresolved)
+    row = normalized(HUB, unresolved)
     assert row["title"] is None and row["description_text"] is None
     assert row["data_updated_at"] is None and row["agency"] is None
     assert {"title", "description", "modified", "publisher.name"} <= set(row["template_fields"])
@@ -189,8 +198,8 @@ def test_geohive_hub_quirks():
 def test_cdc_data_json_frequency_and_date_only_modified():
     datasets = load_realdata("socrata/data_json_data.cdc.gov_2025-09-24.json")["dataset"]
     weekly = next(d for d in datasets if d["identifier"].endswith("/45cq-cw4i"))
-    row, mapped = normalize(HUB, weekly)
-    assert mapped and row["update_frequency"] == "weekly"
+    row = normalized(HUB, weekly)
+    assert frequency_mapped(row) and row["update_frequency"] == "weekly"
     assert row["data_updated_at"] == datetime(2025, 9, 19, tzinfo=UTC)
     assert row["agency"] == "data.cdc.gov"
     assert row["title"] == "CDC Wastewater Data for RSV"
@@ -200,7 +209,7 @@ def test_fcc_empty_descriptions_are_missing():
     datasets = load_realdata("dcat/socrata/dcat-us-1.1/opendata.fcc.gov_data.json_2025-01-31.json")[
         "dataset"
     ]
-    rows = [normalize(HUB, d)[0] for d in datasets]
+    rows = normalized_rows(HUB, datasets)
     assert sum(row["description_text"] is None for row in rows) == 2
     assert all(row["url"].startswith("https://opendata.fcc.gov/d/") for row in rows)
 

@@ -7,8 +7,8 @@ from ctdata_pipeline.catalog.store import (
     SnapshotRefused,
     SnapshotWritten,
     ensure_schema,
-    stage_records,
-    stored_records,
+    stage_file,
+    stage_stored_night,
     stored_summary,
     write_snapshot,
 )
@@ -109,11 +109,7 @@ def _load_night(
         ensure_schema(conn)
         try:
             if summary is not None:
-                records = (
-                    (asset_id, record, None)
-                    for asset_id, record in area.records(portal_name, snapshot_date)
-                )
-                report = stage_records(conn, portal, records)
+                report = stage_file(conn, portal, area.records_path(portal_name, snapshot_date))
                 written = write_snapshot(
                     conn,
                     portal,
@@ -135,9 +131,7 @@ def _load_night(
                     )
                 stored_night, origin = stored
                 context.log.info(f"{portal_name}: re-normalizing the stored {snapshot_date}")
-                report = stage_records(
-                    conn, portal, stored_records(conn, portal_name, snapshot_date)
-                )
+                report = stage_stored_night(conn, portal, snapshot_date)
                 written = write_snapshot(
                     conn, portal, stored_night, report, origin=origin, min_ratio=None
                 )

@@ -156,7 +156,7 @@ def import_archive(
         duplicates_dropped=archive.duplicates,
         seconds=0.0,
     )
-    report = stage_records(conn, portal, ((i, record, None) for i, record in archive.records))
+    report = stage_records(conn, portal, archive.records)
     try:
         return write_snapshot(
             conn, portal, summary, report, origin=IMPORT_ORIGIN, min_ratio=min_ratio

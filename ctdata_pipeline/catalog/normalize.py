@@ -1,14 +1,15 @@
-"""From a portal's raw record to a row of `catalog.assets`.
+"""From a portal's raw record to a row of `catalog.assets`: the columns (ASSET_COLUMNS), the
+DCAT-US rules, and what normalization reports.
 
-One function per portal kind, each returning the same columns (ASSET_COLUMNS). Rules come from
-the product spec and metrics.md: the Socrata in-scope test, the agency rule (custom field, then
-attribution, then owner; DCAT: publisher), FR-0 frequency codes, column counts without system
-columns, timestamps as UTC. Values that are empty by the metric conventions (blank after HTML,
-template leftovers) are stored as NULL, so the metric SQL can test `IS NULL`."""
+Socrata records are normalized in DuckDB (sql/normalize_socrata.sql: a night is a hundred
+thousand records on a national portal, too many to walk in Python); DCAT records here, one by
+one, because each is validated against the DCAT-US schema with jsonschema. Both follow the
+product spec and metrics.md: the agency rule, FR-0 frequency codes, timestamps as UTC, values
+empty by the metric conventions (blank after HTML, template leftovers) stored as NULL so the
+metric SQL can test `IS NULL`."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
@@ -24,7 +25,7 @@ from ctdata_pipeline.catalog.text import clean_list, clean_text, has_template
 from ctdata_pipeline.portals import Portal
 
 # Bump when a rule below changes, so stored versions are re-normalized instead of reused.
-NORMALIZER_VERSION = 3
+NORMALIZER_VERSION = 4
 
 ASSET_COLUMNS: dict[str, str] = {
     "asset_type": "VARCHAR",
@@ -66,13 +67,6 @@ ASSET_COLUMNS: dict[str, str] = {
     "schema_valid": "BOOLEAN",
     "schema_errors": "VARCHAR[]",
 }
-# Numbers that move every night; kept per night, apart from the (deduplicated) record.
-COUNTER_COLUMNS = ("views_last_week", "views_last_month", "views_total", "downloads_total")
-_PAGE_VIEW_KEYS = {
-    "views_last_week": "page_views_last_week",
-    "views_last_month": "page_views_last_month",
-    "views_total": "page_views_total",
-}
 
 
 @dataclass
@@ -84,13 +78,20 @@ class NormalizeReport:
     asset_types: Counter[str] = field(default_factory=Counter)
     in_scope: int = 0
 
-    def add(self, row: dict[str, Any], mapped_frequency: bool) -> None:
-        self.asset_types[row["asset_type"]] += 1
-        if row["in_scope"]:
-            self.in_scope += 1
-            self.agency_rules[row["agency_rule"] or "none"] += 1
-            if not mapped_frequency:
-                self.unmapped_frequencies[row["update_frequency_raw"]] += 1
+    @classmethod
+    def from_counts(
+        cls, rows: list[tuple[str, bool, str | None, str | None, int]]
+    ) -> NormalizeReport:
+        """From (asset type, in scope, agency rule, unmapped frequency or None, assets) groups."""
+        report = cls()
+        for asset_type, in_scope, agency_rule, unmapped_frequency, assets in rows:
+            report.asset_types[asset_type] += assets
+            if in_scope:
+                report.in_scope += assets
+                report.agency_rules[agency_rule or "none"] += assets
+                if unmapped_frequency is not None:
+                    report.unmapped_frequencies[unmapped_frequency] += assets
+        return report
 
 
 def normalizer_key(portal: Portal) -> str:
@@ -105,145 +106,12 @@ def normalizer_key(portal: Portal) -> str:
     return _digest(json.dumps(config, sort_keys=True))
 
 
-def split_counters(
-    portal: Portal, record: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, int | None]]:
-    """(the record without its nightly counters, the counters)."""
-    if portal.kind != "socrata":
-        return record, dict.fromkeys(COUNTER_COLUMNS)
-    resource = record.get("resource") if isinstance(record.get("resource"), dict) else {}
-    page_views = resource.get("page_views") if isinstance(resource.get("page_views"), dict) else {}
-    counters = {column: _int(page_views.get(key)) for column, key in _PAGE_VIEW_KEYS.items()}
-    counters["downloads_total"] = _int(resource.get("download_count"))
-    if "page_views" not in resource and "download_count" not in resource:
-        return record, counters
-    stable = dict(record)
-    stable["resource"] = {
-        key: value for key, value in resource.items() if key not in ("page_views", "download_count")
-    }
-    return stable, counters
-
-
-def merge_counters(record: dict[str, Any], counters: dict[str, Any]) -> dict[str, Any]:
-    """The record as harvested, from its stored form and the night's counters (the `_log`
-    page-view values are recomputed as log2(n + 1), the way Socrata derives them)."""
-    if not isinstance(record.get("resource"), dict):
-        return record
-    merged = copy.deepcopy(record)
-    resource = merged["resource"]
-    page_views = {}
-    for column, key in _PAGE_VIEW_KEYS.items():
-        value = counters.get(column)
-        if value is not None:
-            page_views[key] = value
-            page_views[f"{key}_log"] = math.log2(value + 1)
-    if page_views:
-        resource["page_views"] = page_views
-    if counters.get("downloads_total") is not None:
-        resource["download_count"] = counters["downloads_total"]
-    return merged
-
-
-def record_hash(stable_record: dict[str, Any]) -> str:
-    return _digest(json.dumps(stable_record, sort_keys=True, ensure_ascii=False))
-
-
-def normalize(portal: Portal, record: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """(row, frequency mapped) for one raw record of `portal`."""
-    if portal.kind == "socrata":
-        return normalize_socrata(portal, record)
-    return normalize_dcat(record)
-
-
-def normalize_socrata(portal: Portal, result: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    resource = _mapping(result.get("resource"))
-    classification = _mapping(result.get("classification"))
-    metadata = _mapping(result.get("metadata"))
-    owner = _mapping(result.get("owner"))
-    custom = _custom_fields(portal, classification.get("domain_metadata"))
-
-    asset_type = clean_text(resource.get("type")) or "unknown"
-    source_domain = clean_text(metadata.get("domain"))
-    provenance = clean_text(resource.get("provenance"))
-    parent_ids = clean_list(resource.get("parent_fxf"))
-    scope_note = _socrata_scope_note(portal, asset_type, source_domain, provenance, parent_ids)
-
-    agency, agency_rule = _first_present(
-        ("custom_field", custom.get("agency")),
-        ("attribution", resource.get("attribution")),
-        ("owner", owner.get("display_name") or owner.get("displayName")),
-    )
-    frequency_raw = clean_text(custom.get("update_frequency"))
-    frequency, mapped = normalize_frequency(frequency_raw)
-    columns_total, columns_described = _column_counts(resource)
-    row = {
-        "asset_type": asset_type,
-        "in_scope": scope_note is None,
-        "scope_note": scope_note,
-        "title": clean_text(resource.get("name")),
-        **_description(resource.get("description")),
-        "agency": agency,
-        "agency_rule": agency_rule,
-        "category": clean_text(classification.get("domain_category")),
-        "tags": clean_list(classification.get("domain_tags")),
-        "license": clean_text(metadata.get("license")),
-        "update_frequency_raw": frequency_raw,
-        "update_frequency": frequency,
-        "geographic_unit": clean_text(custom.get("geographic_unit")),
-        "temporal_coverage": clean_text(custom.get("temporal_coverage")),
-        "row_label": clean_text(custom.get("row_label")),
-        "contact_name": None,
-        "contact_email": clean_text(custom.get("contact_email") or resource.get("contact_email")),
-        "source_link": clean_text(custom.get("source_link")),
-        "attribution": clean_text(resource.get("attribution")),
-        "owner_name": clean_text(owner.get("display_name") or owner.get("displayName")),
-        "provenance": provenance,
-        "source_domain": source_domain,
-        "parent_ids": parent_ids,
-        "created_at": parse_timestamp(resource.get("createdAt")),
-        "published_at": parse_timestamp(resource.get("publication_date")),
-        "updated_at": parse_timestamp(resource.get("updatedAt")),
-        "data_updated_at": parse_timestamp(resource.get("data_updated_at")),
-        "metadata_updated_at": parse_timestamp(resource.get("metadata_updated_at")),
-        "columns_total": columns_total,
-        "columns_described": columns_described,
-        "url": clean_text(result.get("permalink")) or clean_text(result.get("link")),
-        "identifier": clean_text(resource.get("id")),
-        "access_level": None,
-        "template_fields": _template_fields(
-            {"name": resource.get("name"), "description": resource.get("description")}
-        ),
-        "described_by": None,
-        "schema_valid": None,  # DCAT-US validity applies to DCAT feeds
-        "schema_errors": [],
-    }
-    return row, mapped
-
-
-def _socrata_scope_note(
-    portal: Portal,
-    asset_type: str,
-    source_domain: str | None,
-    provenance: str | None,
-    parent_ids: list[str],
-) -> str | None:
-    """None when the asset is an in-scope dataset, else why it is counted in the inventory only."""
-    if asset_type != "dataset":
-        return f"not a dataset ({asset_type})"
-    if source_domain != portal.socrata_domain:
-        return f"federated from {source_domain or 'an unknown domain'}"
-    if provenance not in (None, "official"):
-        return f"{provenance} asset"
-    if parent_ids:
-        return "derived view"
-    return None
-
-
-def normalize_dcat(dataset: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+def normalize_dcat(dataset: dict[str, Any]) -> dict[str, Any]:
+    """One data.json `dataset` entry as a row of ASSET_COLUMNS."""
     publisher = _mapping(dataset.get("publisher"))
     contact = _mapping(dataset.get("contactPoint"))
     frequency_raw = clean_text(dataset.get("accrualPeriodicity"))
-    frequency, mapped = normalize_frequency(frequency_raw)
+    frequency, _ = normalize_frequency(frequency_raw)
     publisher_name = clean_text(publisher.get("name"))
     # DCAT has one `modified` date: it stands for both data and metadata updates.
     modified = parse_timestamp(dataset.get("modified"))
@@ -300,7 +168,7 @@ def normalize_dcat(dataset: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         "schema_valid": not schema_errors,
         "schema_errors": schema_errors,
     }
-    return row, mapped
+    return row
 
 
 EARLIEST_PLAUSIBLE = datetime(1990, 1, 1, tzinfo=UTC)
@@ -346,48 +214,6 @@ def _timestamp(value: object) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-def _column_counts(resource: dict[str, Any]) -> tuple[int | None, int | None]:
-    """(columns, described columns), leaving out system columns (field names starting with
-    ':'). A description counts when non-empty and not just the column's name again."""
-    field_names = resource.get("columns_field_name")
-    if not isinstance(field_names, list):
-        return None, None
-    names = _aligned(resource.get("columns_name"), len(field_names))
-    descriptions = _aligned(resource.get("columns_description"), len(field_names))
-    total = described = 0
-    for field_name, name, description in zip(field_names, names, descriptions, strict=True):
-        if isinstance(field_name, str) and field_name.startswith(":"):
-            continue
-        total += 1
-        text = clean_text(description)
-        if text is not None and text.casefold() != (clean_text(name) or "").casefold():
-            described += 1
-    return total, described
-
-
-def _aligned(values: object, length: int) -> list[Any]:
-    values = values if isinstance(values, list) else []
-    return (values + [None] * length)[:length]
-
-
-def _custom_fields(portal: Portal, domain_metadata: object) -> dict[str, Any]:
-    """Standard field -> value, through the portal's custom_fields key mapping."""
-    if not isinstance(domain_metadata, list):
-        return {}
-    by_key = {
-        entry.get("key"): entry.get("value") for entry in domain_metadata if isinstance(entry, dict)
-    }
-    return {standard: by_key.get(key) for standard, key in portal.custom_fields.items()}
-
-
-def _first_present(*candidates: tuple[str, object]) -> tuple[str | None, str | None]:
-    for rule, value in candidates:
-        text = clean_text(value)
-        if text is not None:
-            return text, rule
-    return None, None
-
-
 def _template_fields(values: dict[str, object]) -> list[str]:
     return sorted(
         name for name, value in values.items() if isinstance(value, str) and has_template(value)
@@ -408,18 +234,6 @@ def _url_or_none(value: object) -> str | None:
 
 def _mapping(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and math.isfinite(value):
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
 
 
 def _digest(text: str) -> str:

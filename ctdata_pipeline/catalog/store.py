@@ -15,9 +15,13 @@ leaves the previous state exactly as it was."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import re
+import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import cache, lru_cache
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -26,20 +30,30 @@ import pandas as pd
 from ctdata_pipeline.catalog.frequency import normalize_frequency
 from ctdata_pipeline.catalog.normalize import (
     ASSET_COLUMNS,
-    COUNTER_COLUMNS,
     NormalizeReport,
-    merge_counters,
-    normalize,
+    normalize_dcat,
     normalizer_key,
-    record_hash,
-    split_counters,
 )
-from ctdata_pipeline.harvest.staging import HarvestSummary
+from ctdata_pipeline.catalog.text import clean_text
+from ctdata_pipeline.harvest.socrata import take_counters
+from ctdata_pipeline.harvest.staging import (
+    COUNTER_COLUMNS,
+    NO_COUNTERS,
+    HarvestSummary,
+    staged_line,
+)
 from ctdata_pipeline.portals import Portal
 from ctdata_pipeline.warehouse import first_row, scalar, transaction
 
 CHUNK_ROWS = 5000
+SQL_DIR = Path(__file__).parent / "sql"
+# Tonight's assets (id, record hash, counters, record) and the records no stored version holds,
+# normalized: the two temporary tables a night is written from.
 STAGED = "staged_assets"
+STAGED_VERSIONS = "staged_versions"
+# A record larger than this is refused when staged (DuckDB's default is 16 MB; real catalogs
+# have descriptions of megabytes).
+MAX_RECORD_BYTES = 1 << 30
 
 _KEY_COLUMNS = {
     "portal": "VARCHAR NOT NULL",
@@ -144,16 +158,44 @@ FROM catalog.snapshot_assets AS m
 JOIN catalog.asset_versions AS v USING (version_id);
 """
 
-# A staged row whose version is already stored carries no record or normalized fields: NULL.
 _STAGED_COLUMNS = {
-    **_KEY_COLUMNS,
+    "asset_id": "VARCHAR",
+    "record_hash": "VARCHAR",
+    **_COUNTER_TYPES,
+    "record": "JSON",
+}
+_VERSION_COLUMNS = {
+    "asset_id": "VARCHAR",
+    "record_hash": "VARCHAR",
     "record": "JSON",
     **ASSET_COLUMNS,
-    **_COUNTER_TYPES,
 }
-# What NormalizeReport counts, read back from a stored version instead of normalizing again.
-_REPORTED_COLUMNS = ("asset_type", "in_scope", "agency_rule", "update_frequency_raw")
-_NOT_RENORMALIZED = dict.fromkeys(["record", *ASSET_COLUMNS])
+# The fields of a Discovery API record that normalize_socrata.sql reads, each kept as JSON so the
+# SQL can tell a string from a number or a list (json_transform would quietly convert them).
+_SOCRATA_FIELDS = {
+    "resource": [
+        "id",
+        "name",
+        "description",
+        "type",
+        "provenance",
+        "parent_fxf",
+        "attribution",
+        "contact_email",
+        "createdAt",
+        "publication_date",
+        "updatedAt",
+        "data_updated_at",
+        "metadata_updated_at",
+        "columns_field_name",
+        "columns_name",
+        "columns_description",
+    ],
+    "classification": ["domain_metadata", "domain_category", "domain_tags"],
+    "metadata": ["domain", "license"],
+    "owner": ["display_name", "displayName"],
+    "": ["permalink", "link"],
+}
 
 
 class SnapshotRefused(Exception):
@@ -191,94 +233,215 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(VIEWS_SQL)
 
 
+def stage_file(conn: duckdb.DuckDBPyConnection, portal: Portal, path: Path) -> NormalizeReport:
+    """Stage a night's records file (harvest/staging.py's format) and normalize the records no
+    stored version holds. DuckDB reads the file: a record seen on an earlier night (the same
+    hash, under the same rules) is never parsed or normalized again, so a night costs what
+    changed since the nights before it."""
+    columns = ", ".join(f"'{name}': '{sql_type}'" for name, sql_type in _STAGED_COLUMNS.items())
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {STAGED} AS
+        SELECT * FROM read_json(
+            ?, format = 'newline_delimited', columns = {{{columns}}},
+            maximum_object_size = {MAX_RECORD_BYTES}
+        )
+        """,
+        [str(path)],
+    )
+    return _normalize_new_versions(conn, portal)
+
+
 def stage_records(
     conn: duckdb.DuckDBPyConnection,
     portal: Portal,
-    records: Iterable[tuple[str, dict[str, Any], dict[str, int | None] | None]],
+    records: Iterable[tuple[str, dict[str, Any]]],
 ) -> NormalizeReport:
-    """Normalize (asset_id, record, counters) into a temporary table, in chunks; `counters`
-    None means they are still inside the record (a fresh harvest).
-
-    A record identical to a version the portal's latest snapshot holds, under the same rules,
-    is not normalized again (its row keeps only its hash and counters): a night then costs
-    what changed since the last one, not the whole catalog."""
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE {STAGED} ({_column_list(_STAGED_COLUMNS)})")
-    report = NormalizeReport()
-    key = normalizer_key(portal)
-    known = _latest_versions(conn, portal.name, key)
-    # DuckDB types a pandas object column from a sample of its rows (1,000 by default): a chunk
-    # whose first rows are NULL there (reused versions, or a field most records leave empty)
-    # would be typed NULL and refuse the values further down. Read whole chunks.
-    conn.execute(f"SET pandas_analyze_sample = {CHUNK_ROWS}")
-    for chunk in _chunks(_staged_rows(portal, key, records, report, known), CHUNK_ROWS):
-        frame = pd.DataFrame.from_records(chunk, columns=list(_STAGED_COLUMNS))
-        conn.register("staged_chunk", frame)
-        try:
-            conn.execute(f"INSERT INTO {STAGED} SELECT * FROM staged_chunk")
-        finally:
-            conn.unregister("staged_chunk")
-    return report
+    """Stage (asset id, record as the portal sent it) pairs, e.g. from an archived file."""
+    with tempfile.TemporaryDirectory(prefix="ctdata-stage-") as folder:
+        path = Path(folder) / "records.ndjson"
+        with path.open("wb") as lines:
+            for asset_id, record in records:
+                counters = NO_COUNTERS
+                if portal.kind == "socrata":
+                    # The caller's record keeps its counters: take them from a copy.
+                    record = {**record, "resource": dict(record["resource"])}
+                    counters = take_counters(record)
+                lines.write(staged_line(asset_id, record, counters))
+        return stage_file(conn, portal, path)
 
 
-def _latest_versions(
-    conn: duckdb.DuckDBPyConnection, portal: str, key: str
-) -> dict[str, dict[str, Any]]:
-    """Record hash -> the reported fields, of the versions (normalized under `key`) that the
-    portal's latest stored snapshot holds: the records a night most likely sees again."""
-    rows = conn.execute(
+def stage_stored_night(
+    conn: duckdb.DuckDBPyConnection, portal: Portal, snapshot_date: date
+) -> NormalizeReport:
+    """Stage a stored night again, to re-normalize it under the current rules."""
+    counters = ", ".join(f"m.{column}" for column in COUNTER_COLUMNS)
+    conn.execute(
         f"""
-        SELECT DISTINCT v.record_hash, {", ".join(f"v.{c}" for c in _REPORTED_COLUMNS)}
+        CREATE OR REPLACE TEMP TABLE {STAGED} AS
+        SELECT m.asset_id, v.record_hash, {counters}, v.record
         FROM catalog.snapshot_assets AS m
         JOIN catalog.asset_versions AS v USING (version_id)
-        WHERE m.portal = $portal AND v.normalizer = $key
-          AND m.snapshot_date = (
-              SELECT max(snapshot_date) FROM catalog.snapshots WHERE portal = $portal
-          )
+        WHERE m.portal = ? AND m.snapshot_date = ?
+        """,
+        [portal.name, snapshot_date],
+    )
+    return _normalize_new_versions(conn, portal)
+
+
+def _normalize_new_versions(conn: duckdb.DuckDBPyConnection, portal: Portal) -> NormalizeReport:
+    key = normalizer_key(portal)
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE staged_new AS
+        SELECT DISTINCT ON (record_hash) asset_id, record_hash, record
+        FROM {STAGED} AS s
+        WHERE NOT EXISTS (
+            SELECT 1 FROM catalog.asset_versions AS v
+            WHERE v.portal = $portal AND v.normalizer = $key AND v.record_hash = s.record_hash
+        )
+        """,
+        {"portal": portal.name, "key": key},
+    )
+    if portal.kind == "socrata":
+        _normalize_socrata(conn, portal)
+    else:
+        _normalize_dcat(conn)
+    return _report(conn, portal.name, key)
+
+
+def _normalize_socrata(conn: duckdb.DuckDBPyConnection, portal: Portal) -> None:
+    register_text_functions(conn)
+    custom = portal.custom_fields
+    parameters = {
+        "domain": portal.socrata_domain,
+        "agency_key": custom.get("agency"),
+        "frequency_key": custom.get("update_frequency"),
+        "geographic_unit_key": custom.get("geographic_unit"),
+        "temporal_coverage_key": custom.get("temporal_coverage"),
+        "row_label_key": custom.get("row_label"),
+        "contact_email_key": custom.get("contact_email"),
+        "source_link_key": custom.get("source_link"),
+    }
+    query = _sql("normalize_socrata.sql").replace("{record_structure}", _socrata_structure())
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE {STAGED_VERSIONS} AS {query}", parameters)
+
+
+def _normalize_dcat(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE {STAGED_VERSIONS} ({_column_list(_VERSION_COLUMNS)})"
+    )
+    # DuckDB types a pandas object column from a sample of its rows; a chunk whose sampled rows
+    # are all NULL in a column would be typed NULL and refuse the values further down.
+    conn.execute(f"SET pandas_analyze_sample = {CHUNK_ROWS}")
+    # Page by hash: a DuckDB cursor is a connection of its own and cannot see temp tables.
+    last_hash = ""
+    while batch := conn.execute(
+        "SELECT asset_id, record_hash, record FROM staged_new WHERE record_hash > ? "
+        f"ORDER BY record_hash LIMIT {CHUNK_ROWS}",
+        [last_hash],
+    ).fetchall():
+        last_hash = batch[-1][1]
+        rows = [
+            {
+                "asset_id": asset_id,
+                "record_hash": record_hash,
+                "record": record,
+                **normalize_dcat(json.loads(record)),
+            }
+            for asset_id, record_hash, record in batch
+        ]
+        frame = pd.DataFrame.from_records(rows, columns=list(_VERSION_COLUMNS))
+        conn.register("staged_chunk", frame)
+        try:
+            conn.execute(f"INSERT INTO {STAGED_VERSIONS} SELECT * FROM staged_chunk")
+        finally:
+            conn.unregister("staged_chunk")
+
+
+def _report(conn: duckdb.DuckDBPyConnection, portal: str, key: str) -> NormalizeReport:
+    """What normalization saw across tonight's assets, new versions and reused ones alike."""
+    reported = (
+        "record_hash, asset_type, in_scope, agency_rule, update_frequency_raw, update_frequency"
+    )
+    rows = conn.execute(
+        f"""
+        WITH versions AS (
+            SELECT {reported} FROM {STAGED_VERSIONS}
+            UNION ALL
+            SELECT {reported} FROM catalog.asset_versions
+            WHERE portal = $portal AND normalizer = $key
+        )
+        SELECT
+            v.asset_type,
+            v.in_scope,
+            v.agency_rule,
+            CASE WHEN v.update_frequency = 'unknown' THEN v.update_frequency_raw END,
+            count(*)
+        FROM {STAGED} AS s
+        JOIN versions AS v USING (record_hash)
+        GROUP BY ALL
         """,
         {"portal": portal, "key": key},
     ).fetchall()
-    return {row[0]: dict(zip(_REPORTED_COLUMNS, row[1:], strict=True)) for row in rows}
+    return NormalizeReport.from_counts(rows)
 
 
-def _staged_rows(
-    portal: Portal,
-    key: str,
-    records: Iterable[tuple[str, dict[str, Any], dict[str, int | None] | None]],
-    report: NormalizeReport,
-    known: dict[str, dict[str, Any]],
-) -> Iterator[dict[str, Any]]:
-    for asset_id, record, counters in records:
-        if counters is None:
-            stable, counters = split_counters(portal, record)
-            full = record
+def register_text_functions(conn: duckdb.DuckDBPyConnection) -> None:
+    """The text macros of sql/text.sql, and the Python functions they call, on `conn`."""
+    registered = {
+        row[0]
+        for row in conn.execute(
+            "SELECT function_name FROM duckdb_functions() WHERE function_name LIKE 'ctdata_%'"
+        ).fetchall()
+    }
+    if "ctdata_clean_text" not in registered:
+        conn.create_function(
+            "ctdata_clean_text", _clean_text, ["VARCHAR"], "VARCHAR", null_handling="special"
+        )
+    if "ctdata_frequency_code" not in registered:
+        conn.create_function("ctdata_frequency_code", _frequency_code, ["VARCHAR"], "VARCHAR")
+    conn.execute(_sql("text.sql").replace("{plain_text}", _plain_text_pattern()))
+
+
+# The values that reach Python repeat across datasets ("&nbsp;", the same column described the
+# same way in a family of datasets): clean each once.
+@lru_cache(maxsize=1 << 16)
+def _clean_text(text: str) -> str | None:
+    return clean_text(text)
+
+
+@cache
+def _frequency_code(raw: str) -> str:
+    return normalize_frequency(raw)[0]
+
+
+@cache
+def _plain_text_pattern() -> str:
+    """RE2: text that clean_text returns unchanged: words without markup, braces or Python's
+    whitespace (every character `\\s` matches in Python, not only RE2's ASCII ones), separated by
+    single spaces."""
+    whitespace = "".join(
+        f"\\x{{{code:x}}}" for code in range(0x3001) if re.fullmatch(r"\s", chr(code))
+    )
+    word = f"[^<&{{}}{whitespace}]+"
+    return f"{word}( {word})*"
+
+
+@cache
+def _socrata_structure() -> str:
+    structure: dict[str, Any] = {}
+    for parent, names in _SOCRATA_FIELDS.items():
+        fields = dict.fromkeys(names, "JSON")
+        if parent:
+            structure[parent] = fields
         else:
-            stable, full = record, None
-        stable_hash = record_hash(stable)
-        stored = known.get(stable_hash)
-        if stored is not None:
-            report.add(stored, normalize_frequency(stored["update_frequency_raw"])[1])
-            yield {
-                "portal": portal.name,
-                "asset_id": asset_id,
-                "record_hash": stable_hash,
-                "normalizer": key,
-                **_NOT_RENORMALIZED,
-                **counters,
-            }
-            continue
-        if full is None:
-            full = merge_counters(record, counters)
-        row, mapped = normalize(portal, full)
-        report.add(row, mapped)
-        yield {
-            "portal": portal.name,
-            "asset_id": asset_id,
-            "record_hash": stable_hash,
-            "normalizer": key,
-            "record": json.dumps(stable, ensure_ascii=False, separators=(",", ":")),
-            **row,
-            **counters,
-        }
+            structure.update(fields)
+    return json.dumps(structure)
+
+
+def _sql(name: str) -> str:
+    return (SQL_DIR / name).read_text(encoding="utf-8")
 
 
 def previous_snapshot(
@@ -365,19 +528,18 @@ def _replace_night(
     origin: str,
 ) -> int:
     night = [summary.snapshot_date, portal.name]
-    version_match = """
-        v.portal = s.portal AND v.record_hash = s.record_hash AND v.normalizer = s.normalizer
-    """
-    stored = ", ".join([*_KEY_COLUMNS, *ASSET_COLUMNS])
+    keys = {"portal": portal.name, "key": normalizer_key(portal)}
+    version_match = "v.portal = $portal AND v.normalizer = $key AND v.record_hash = s.record_hash"
+    normalized = ", ".join(_VERSION_COLUMNS)
     new_versions = scalar(
         conn,
         f"""
-        INSERT INTO catalog.asset_versions (version_id, {stored})
-        SELECT nextval('catalog.asset_version_ids'), {stored}
-        FROM {STAGED} AS s
-        WHERE s.record IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM catalog.asset_versions AS v WHERE {version_match})
+        INSERT INTO catalog.asset_versions (version_id, portal, normalizer, {normalized})
+        SELECT nextval('catalog.asset_version_ids'), $portal, $key, {normalized}
+        FROM {STAGED_VERSIONS} AS s
+        WHERE NOT EXISTS (SELECT 1 FROM catalog.asset_versions AS v WHERE {version_match})
         """,
+        keys,
     )
     conn.execute(
         "DELETE FROM catalog.snapshot_assets WHERE snapshot_date = ? AND portal = ?", night
@@ -387,11 +549,11 @@ def _replace_night(
         conn,
         f"""
         INSERT INTO catalog.snapshot_assets
-        SELECT ?::DATE, s.portal, s.asset_id, v.version_id, {counters}
+        SELECT $night, $portal, s.asset_id, v.version_id, {counters}
         FROM {STAGED} AS s
         JOIN catalog.asset_versions AS v ON {version_match}
         """,
-        [summary.snapshot_date],
+        {**keys, "night": summary.snapshot_date},
     )
     if stored != assets_total:
         # A reused version vanished between staging and writing: never store a partial night.
@@ -467,32 +629,3 @@ def stored_summary(
         seconds=row[8],
     )
     return summary, row[9]
-
-
-def stored_records(
-    conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: date
-) -> Iterator[tuple[str, dict[str, Any], dict[str, int | None]]]:
-    """A stored night's raw records with their counters, for re-normalization."""
-    cursor = conn.cursor()
-    cursor.execute(
-        f"""
-        SELECT asset_id, record, {", ".join(COUNTER_COLUMNS)}
-        FROM catalog.raw_assets WHERE portal = ? AND snapshot_date = ?
-        ORDER BY asset_id
-        """,
-        [portal, snapshot_date],
-    )
-    while batch := cursor.fetchmany(CHUNK_ROWS):
-        for asset_id, record, *counters in batch:
-            yield asset_id, json.loads(record), dict(zip(COUNTER_COLUMNS, counters, strict=True))
-
-
-def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

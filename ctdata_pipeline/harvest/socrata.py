@@ -16,6 +16,7 @@ the unique count does not match it, the catalog changed under us and the crawl s
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections.abc import Iterator
@@ -37,7 +38,7 @@ from ctdata_pipeline.harvest.http import (
     retrying_adapter,
     with_body_retries,
 )
-from ctdata_pipeline.harvest.staging import HarvestSummary, StagedWriter
+from ctdata_pipeline.harvest.staging import COUNTER_COLUMNS, HarvestSummary, StagedWriter
 from ctdata_pipeline.portals import Portal
 
 CATALOG_PATH = "/api/catalog/v1"
@@ -202,7 +203,7 @@ class SocrataHarvester:
                 crawl.duplicates += 1
                 continue
             crawl.seen.add(asset_id)
-            writer.write(asset_id, result)
+            writer.write(asset_id, result, take_counters(result))
             new += 1
         return new
 
@@ -285,6 +286,35 @@ def _asset_id(result: Any) -> str | None:
         return None
     asset_id = resource.get("id")
     return asset_id if isinstance(asset_id, str) and asset_id.strip() else None
+
+
+_PAGE_VIEW_KEYS = {
+    "views_last_week": "page_views_last_week",
+    "views_last_month": "page_views_last_month",
+    "views_total": "page_views_total",
+}
+
+
+def take_counters(result: dict[str, Any]) -> dict[str, int | None]:
+    """Remove the view and download counts from a Discovery API result (they move every night,
+    the rest of the record rarely does) and return them; `*_log` views are derived from them."""
+    resource = result["resource"]
+    page_views = resource.pop("page_views", None)
+    page_views = page_views if isinstance(page_views, dict) else {}
+    counters = {column: _count(page_views.get(key)) for column, key in _PAGE_VIEW_KEYS.items()}
+    counters["downloads_total"] = _count(resource.pop("download_count", None))
+    return {column: counters[column] for column in COUNTER_COLUMNS}
+
+
+def _count(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and math.isfinite(value):
+        value = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    # A count outside BIGINT is not a count the portal kept.
+    return value if isinstance(value, int) and -(2**63) <= value < 2**63 else None
 
 
 def harvest_socrata(
