@@ -2,7 +2,7 @@
 with NYC's custom-field keys configured, GeoHive's Hub quirks, CDC's and FCC's data.json."""
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -259,3 +259,74 @@ def test_lists_keep_only_non_empty_items():
 )
 def test_timestamps_become_utc(value, expected):
     assert parse_timestamp(value) == expected
+
+
+TRICKY_TEXT = [
+    "Plain words",
+    "  padded  ",
+    "two  spaces",
+    "tab\there",
+    "line\nbreak",
+    "no\u00a0break",  # NBSP: whitespace to Python, not to RE2's \s
+    "ideographic\u3000space",
+    "\u2028",
+    "x\x1fy",  # a separator Python's \s matches
+    "<p>&nbsp;</p>",
+    "A &amp; B",
+    "Fish & Chips",
+    "{{orgContactEmail}}",
+    "Budget {{year}}",
+    "{curly} braces",
+    "",
+    "Straße",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY_TEXT)
+def test_socrata_text_in_sql_agrees_with_clean_text(text):
+    """SQL keeps a value that is already plain and hands everything else to clean_text: the two
+    must never disagree, whatever whitespace, markup or braces the value holds."""
+    record = {
+        "resource": {"id": "abcd-1234", "type": "dataset", "name": text, "attribution": text},
+        "classification": {"domain_tags": [text, "kept"]},
+        "metadata": {"domain": "data.ct.gov", "license": text},
+    }
+    row = normalized(CT, record)
+    expected = clean_text(text)
+    assert (row["title"], row["attribution"], row["license"]) == (expected, expected, expected)
+    assert row["tags"] == clean_list([text, "kept"])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2025-04-27T19:04:46.000Z",
+        "2025-04-27T19:04:46+02:00",
+        "2025-04-27 19:04:46",
+        "2025-04-27",
+        " 1745780686 ",
+        "1745780686000",
+        1745780686,
+        1745780686000,
+        1745780686.5,
+        0,
+        "1989-12-31",
+        "{{modified}}",
+        "not a date",
+        True,
+        None,
+        [2025],
+        1e300,
+    ],
+)
+def test_socrata_timestamps_in_sql_agree_with_parse_timestamp(value):
+    record = {
+        "resource": {"id": "abcd-1234", "type": "dataset", "data_updated_at": value},
+        "metadata": {"domain": "data.ct.gov"},
+    }
+    moment = normalized(CT, record)["data_updated_at"]
+    expected = parse_timestamp(value)
+    if expected is None:
+        assert moment is None
+    else:
+        assert moment == pytest.approx(expected, abs=timedelta(milliseconds=1))
