@@ -18,6 +18,7 @@ from ctdata_pipeline.failures import failing_clearly
 LOCK_WAIT_SECONDS = 120
 # The Dagster concurrency pool of every step that writes the file: one at a time, across runs.
 DUCKDB_POOL = "duckdb"
+STORAGE_VERSION = "v1.2.0"
 
 
 class DuckDBWarehouse(dg.ConfigurableResource):
@@ -69,7 +70,10 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         wait=tenacity.wait_exponential(multiplier=0.05, max=5),
         reraise=True,
     )
-    conn = retrying(duckdb.connect, str(path), read_only=read_only)
+    # A new file in DuckDB's storage format 1.2 (readable by DuckDB 1.2 and later), which can
+    # compress the raw records with zstd; an existing file keeps the format it has.
+    config = {} if read_only else {"storage_compatibility_version": STORAGE_VERSION}
+    conn = retrying(duckdb.connect, str(path), read_only=read_only, config=config)
     conn.execute("SET TimeZone = 'UTC'")
     return conn
 

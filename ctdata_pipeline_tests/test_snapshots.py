@@ -150,6 +150,8 @@ def test_history_stores_what_changed_not_a_copy_per_night(tmp_path, instance, to
         (today - timedelta(days=1), base[0]["resource"]["name"]),
         (today, "Renamed tonight"),
     ]
+    # Raw records, most of what history costs, are compressed with zstd in a new file.
+    assert "ZSTD" in record_compressions(pipeline.db_path)
 
 
 def test_a_failure_mid_write_leaves_everything_as_it_was(tmp_path, instance, today, monkeypatch):
@@ -293,8 +295,8 @@ def test_a_portal_that_fails_leaves_the_other_portals_night_complete(tmp_path, i
 def test_a_database_from_before_a_new_catalog_column_is_migrated(tmp_path, instance, today):
     db = tmp_path / "data" / "ctdata.duckdb"
     db.parent.mkdir(parents=True)
-    conn = duckdb.connect(str(db))
-    conn.execute(store.TABLES_SQL)
+    conn = duckdb.connect(str(db))  # DuckDB's default storage format: before zstd
+    conn.execute(store.catalog_tables_sql(conn))
     conn.execute("ALTER TABLE catalog.asset_versions DROP COLUMN schema_errors")
     conn.close()
     with serve("dcat", load_realdata(GEOHIVE)) as hub:
@@ -302,6 +304,15 @@ def test_a_database_from_before_a_new_catalog_column_is_migrated(tmp_path, insta
         pipeline.run_ok(instance, today, "hub")
     invalid = query(db, "SELECT count(*) FROM catalog.assets WHERE len(schema_errors) > 0")
     assert invalid[0][0] > 0
+
+
+def record_compressions(db):
+    rows = query(
+        db,
+        "SELECT DISTINCT compression FROM pragma_storage_info('catalog.asset_versions') "
+        "WHERE column_name = 'record'",
+    )
+    return {row[0] for row in rows}
 
 
 def test_a_night_normalizes_only_what_changed_and_stores_every_asset(tmp_path):
