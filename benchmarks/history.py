@@ -83,6 +83,7 @@ def prepare_metric_dbs(
     import pandas as pd
 
     from ctdata_pipeline.board.publish import publish_night
+    from ctdata_pipeline.catalog.version_runs import rebuild_version_runs
     from ctdata_pipeline.metrics.compute import compute_night
     from ctdata_pipeline.warehouse import connect
 
@@ -102,6 +103,7 @@ def prepare_metric_dbs(
     conn = connect(Path(many_db))
     parameters = {"night": tonight, "portal": PORTAL_NAME, "nights": nights}
     _run(conn, SYNTH_VERSIONS, parameters)
+    rebuild_version_runs(conn, PORTAL_NAME)
     compute_night(conn, portal, tonight)
     publish_night(conn, PORTAL_NAME, tonight)
     _run(conn, SYNTH_METRICS, parameters)

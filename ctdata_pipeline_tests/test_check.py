@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ctdata_pipeline.board.verify import BOARD_CHECK, CHECKS, verify
+from ctdata_pipeline.board.verify import BOARD_CHECK, CHECKS, RUNS_CHECK, verify
 from ctdata_pipeline.warehouse import connect
 from ctdata_pipeline_tests.support import run_ctdata
 
-TITLES = [check.title for check in CHECKS] + [BOARD_CHECK]
+TITLES = [check.title for check in CHECKS] + [BOARD_CHECK, RUNS_CHECK]
 PORTAL = "demo.data.ct.gov"
 LAST_NIGHT = "(SELECT max(snapshot_date) FROM catalog.snapshots)"
 ONE_NIGHT = f"snapshot_date = {LAST_NIGHT} AND portal = '{PORTAL}'"
@@ -72,6 +72,12 @@ DAMAGE = {
         BOARD_CHECK,
         "board.stale_datasets has",
     ),
+    "a run of record versions cut short": (
+        "UPDATE catalog.version_runs SET last_night = first_night WHERE version_id = "
+        "(SELECT min(version_id) FROM catalog.version_runs WHERE last_night > first_night)",
+        RUNS_CHECK,
+        "runs of record versions differ from the snapshots",
+    ),
 }
 
 
@@ -92,8 +98,12 @@ def test_each_kind_of_damage_is_found_and_named(demo_copy_source, tmp_path, dama
     finally:
         conn.close()
     failed = {result.title: result.problems for result in found.results if not result.passed}
-    # A version shared by several nights is missing from each, and from its snapshot's count.
-    also = {TITLES[0]} if damage == "a stored version gone" else set()
+    # A version shared by several nights is missing from each, and from its snapshot's count;
+    # an asset lost from a snapshot also leaves its version's run with a gap.
+    also = {
+        "a stored version gone": {TITLES[0]},
+        "an asset lost from a snapshot": {RUNS_CHECK},
+    }.get(damage, set())
     assert set(failed) == {title} | also, failed
     assert any(portal == PORTAL and detail in problem for _, portal, problem in failed[title])
 

@@ -372,3 +372,52 @@ def test_a_night_normalizes_only_what_changed_and_stores_every_asset(tmp_path):
     )
     assert night_two == night_one and isinstance(night_two[0], list) and night_two[1] > 0
     conn.close()
+
+
+def test_version_runs_follow_every_way_a_night_is_written(tmp_path):
+    """FR-6 reads catalog.version_runs instead of every asset and night of its window; after
+    each write (nights in order, a record that changes and changes back, an asset that leaves
+    and returns, the latest night written again with other content, an older night imported
+    late, a middle night written again) the runs equal a rebuild from the snapshots."""
+    import copy
+    from datetime import date
+
+    from ctdata_pipeline.catalog.version_runs import RUNS_DIFFER_SQL
+    from ctdata_pipeline.portals import Portal
+    from ctdata_pipeline.warehouse import connect
+    from ctdata_pipeline_tests.support import CT_CUSTOM_FIELDS, store_night
+
+    portal = Portal(
+        name="ct", kind="socrata", url="https://data.ct.gov", custom_fields=CT_CUSTOM_FIELDS
+    )
+    base = socrata_catalog(30, datasets_only=True)
+
+    def catalog(renamed: int | None = None, without: int | None = None) -> list[dict]:
+        records = copy.deepcopy(base)
+        if renamed is not None:
+            records[renamed]["resource"]["name"] = "Renamed"
+        return [r for i, r in enumerate(records) if i != without]
+
+    conn = connect(tmp_path / "ctdata.duckdb")
+    store.ensure_schema(conn)
+    day = date(2025, 3, 1)
+    writes = [
+        (day, catalog()),
+        (day + timedelta(days=1), catalog(renamed=3)),  # a new version
+        (day + timedelta(days=2), catalog()),  # changed back: the first version again
+        (day + timedelta(days=3), catalog(without=5)),  # an asset leaves
+        (day + timedelta(days=4), catalog()),  # and returns
+        (day + timedelta(days=4), catalog(renamed=7, without=9)),  # the latest night again
+        (day + timedelta(days=7), catalog(renamed=3)),  # a gap of two nights
+        (day + timedelta(days=5), catalog(renamed=3)),  # an older night, written late
+        (day + timedelta(days=2), catalog(renamed=8)),  # a middle night written again
+    ]
+    for night, records in writes:
+        store_night(conn, portal, night, records)
+        assert conn.execute(RUNS_DIFFER_SQL, {"portal": None}).fetchall() == [], night
+    runs = conn.execute(
+        "SELECT count(*), count(*) FILTER (WHERE first_night < last_night) "
+        "FROM catalog.version_runs"
+    ).fetchone()
+    assert runs[0] > 30 and runs[1] > 0  # versions held across several nights, and gaps
+    conn.close()

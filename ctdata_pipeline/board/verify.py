@@ -12,6 +12,7 @@ from datetime import date
 import duckdb
 
 from ctdata_pipeline.board.publish import board_problems
+from ctdata_pipeline.catalog.version_runs import RUNS_DIFFER_SQL
 from ctdata_pipeline.metrics.compute import run_sql
 from ctdata_pipeline.metrics.definitions import METRICS_BY_ID
 from ctdata_pipeline.warehouse import first_row
@@ -138,6 +139,7 @@ CHECKS = (
     ),
 )
 BOARD_CHECK = "every board table adds up to the metric it lists"
+RUNS_CHECK = "the runs of record versions (FR-6's input) match the snapshots"
 
 
 @dataclass
@@ -176,6 +178,7 @@ def verify(conn: duckdb.DuckDBPyConnection) -> Verification:
         run_sql(conn, check.sql, parameters)
         results.append(CheckResult(check.title, sorted(conn.fetchall())))
     results.append(_board_adds_up(conn))
+    results.append(_version_runs_match(conn))
     return Verification(snapshots, portals or [], first_night, last_night, results)
 
 
@@ -191,3 +194,17 @@ def _board_adds_up(conn: duckdb.DuckDBPyConnection) -> CheckResult:
             for problem in board_problems(conn, portal, snapshot_date)
         ]
     return result
+
+
+def _version_runs_match(conn: duckdb.DuckDBPyConnection) -> CheckResult:
+    """A database last written before catalog.version_runs existed has none yet: the next
+    night written builds them, and there is nothing to compare until then."""
+    exists = first_row(
+        conn,
+        "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'catalog' "
+        "AND table_name = 'version_runs'",
+    )
+    if exists is None:
+        return CheckResult(RUNS_CHECK)
+    rows = conn.execute(RUNS_DIFFER_SQL, {"portal": None}).fetchall()
+    return CheckResult(RUNS_CHECK, sorted(rows))

@@ -5,7 +5,9 @@ Layout (the spec's `catalog.assets` is a view over it):
 - `catalog.asset_versions`: each distinct record an asset has had, raw and normalized, stored
   once however many nights it stays the same;
 - `catalog.snapshot_assets`: which version of which asset each night holds, with the night's
-  view and download counters (the only fields that move every night).
+  view and download counters (the only fields that move every night);
+- `catalog.version_runs`: the runs of consecutive nights each version was held
+  (version_runs.py), so FR-6 reads versions, not a row per asset and night of its window.
 
 So history costs what changes, not a full copy per night, and every night's raw records stay
 available to recompute metrics when a definition changes. A night is written in one
@@ -35,6 +37,7 @@ from ctdata_pipeline.catalog.normalize import (
     normalizer_key,
 )
 from ctdata_pipeline.catalog.text import clean_text
+from ctdata_pipeline.catalog.version_runs import add_night, ensure_version_runs, take_night_out
 from ctdata_pipeline.harvest.socrata import take_counters
 from ctdata_pipeline.harvest.staging import (
     COUNTER_COLUMNS,
@@ -230,6 +233,7 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     for name, sql_type in ASSET_COLUMNS.items():
         if name not in existing:
             conn.execute(f"ALTER TABLE catalog.asset_versions ADD COLUMN {name} {sql_type}")
+    ensure_version_runs(conn)
     conn.execute(VIEWS_SQL)
 
 
@@ -559,6 +563,7 @@ def _replace_night(
         """,
         keys,
     )
+    out_of_order = take_night_out(conn, portal.name, summary.snapshot_date)
     conn.execute(
         "DELETE FROM catalog.snapshot_assets WHERE snapshot_date = ? AND portal = ?", night
     )
@@ -601,6 +606,7 @@ def _replace_night(
             origin,
         ],
     )
+    add_night(conn, portal.name, summary.snapshot_date, out_of_order=out_of_order)
     drop_unused_versions(conn, portal.name)
     return new_versions
 

@@ -24,19 +24,17 @@ FROM (
                 AS interval_seconds
         FROM (
             -- the data-update times of every in-scope record version the portal's snapshots
-            -- of the window held (the versions are found in the narrow night x asset table
-            -- first: the window holds a row per asset and night, the versions are few)
+            -- of the window held: a version held in a run of snapshots that overlaps the
+            -- window (catalog.version_runs: a row per version and run, not per asset and night)
             SELECT DISTINCT asset_id, data_updated_at
             FROM catalog.asset_versions
             WHERE in_scope
               AND data_updated_at IS NOT NULL
               AND version_id IN (
-                  SELECT version_id FROM catalog.snapshot_assets
+                  SELECT version_id FROM catalog.version_runs
                   WHERE portal = $portal
-                    AND snapshot_date BETWEEN $snapshot_date - $window_days AND $snapshot_date
-                    AND snapshot_date IN (
-                        SELECT snapshot_date FROM catalog.snapshots WHERE portal = $portal
-                    )
+                    AND first_night <= $snapshot_date
+                    AND last_night >= $snapshot_date - $window_days
               )
         )
     )
