@@ -56,7 +56,7 @@ STAGED = "staged_assets"
 STAGED_VERSIONS = "staged_versions"
 # A record larger than this is refused when staged (DuckDB's default is 16 MB; real catalogs
 # have descriptions of megabytes).
-MAX_RECORD_BYTES = 1 << 30
+MAX_RECORD_BYTES = 128 << 20
 
 _KEY_COLUMNS = {
     "portal": "VARCHAR NOT NULL",
@@ -167,12 +167,8 @@ _STAGED_COLUMNS = {
     **_COUNTER_TYPES,
     "record": "JSON",
 }
-_VERSION_COLUMNS = {
-    "asset_id": "VARCHAR",
-    "record_hash": "VARCHAR",
-    "record": "JSON",
-    **ASSET_COLUMNS,
-}
+# A new version's normalized fields; its record stays in STAGED (one copy of the night's JSON).
+_VERSION_COLUMNS = {"asset_id": "VARCHAR", "record_hash": "VARCHAR", **ASSET_COLUMNS}
 # The fields of a Discovery API record that normalize_socrata.sql reads, each kept as JSON so the
 # SQL can tell a string from a number or a list (json_transform would quietly convert them).
 _SOCRATA_FIELDS = {
@@ -261,6 +257,8 @@ def stage_file(conn: duckdb.DuckDBPyConnection, portal: Portal, path: Path) -> N
     hash, under the same rules) is never parsed or normalized again, so a night costs what
     changed since the nights before it."""
     columns = ", ".join(f"'{name}': '{sql_type}'" for name, sql_type in _STAGED_COLUMNS.items())
+    # The staged tables are sets: without keeping the file's order DuckDB needs less memory.
+    conn.execute("SET preserve_insertion_order = false")
     conn.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {STAGED} AS
@@ -316,7 +314,7 @@ def _normalize_new_versions(conn: duckdb.DuckDBPyConnection, portal: Portal) -> 
     conn.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE staged_new AS
-        SELECT DISTINCT ON (record_hash) asset_id, record_hash, record
+        SELECT DISTINCT ON (record_hash) asset_id, record_hash
         FROM {STAGED} AS s
         WHERE NOT EXISTS (
             SELECT 1 FROM catalog.asset_versions AS v
@@ -359,18 +357,16 @@ def _normalize_dcat(conn: duckdb.DuckDBPyConnection) -> None:
     # Page by hash: a DuckDB cursor is a connection of its own and cannot see temp tables.
     last_hash = ""
     while batch := conn.execute(
-        "SELECT asset_id, record_hash, record FROM staged_new WHERE record_hash > ? "
-        f"ORDER BY record_hash LIMIT {CHUNK_ROWS}",
+        f"""
+        SELECT asset_id, record_hash, record
+        FROM staged_new JOIN {STAGED} USING (asset_id, record_hash)
+        WHERE record_hash > ? ORDER BY record_hash LIMIT {CHUNK_ROWS}
+        """,
         [last_hash],
     ).fetchall():
         last_hash = batch[-1][1]
         rows = [
-            {
-                "asset_id": asset_id,
-                "record_hash": record_hash,
-                "record": record,
-                **normalize_dcat(json.loads(record)),
-            }
+            {"asset_id": asset_id, "record_hash": record_hash, **normalize_dcat(json.loads(record))}
             for asset_id, record_hash, record in batch
         ]
         frame = pd.DataFrame.from_records(rows, columns=list(_VERSION_COLUMNS))
@@ -556,9 +552,10 @@ def _replace_night(
     new_versions = scalar(
         conn,
         f"""
-        INSERT INTO catalog.asset_versions (version_id, portal, normalizer, {normalized})
-        SELECT nextval('catalog.asset_version_ids'), $portal, $key, {normalized}
+        INSERT INTO catalog.asset_versions (version_id, portal, normalizer, record, {normalized})
+        SELECT nextval('catalog.asset_version_ids'), $portal, $key, staged.record, {normalized}
         FROM {STAGED_VERSIONS} AS s
+        JOIN {STAGED} AS staged USING (asset_id, record_hash)
         WHERE NOT EXISTS (SELECT 1 FROM catalog.asset_versions AS v WHERE {version_match})
         """,
         keys,

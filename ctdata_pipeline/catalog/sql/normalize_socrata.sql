@@ -1,17 +1,17 @@
--- Discovery API records (staged_new: asset_id, record_hash, record) -> catalog.asset_versions columns.
+-- Discovery API records (tonight's staged_assets that staged_new lists: no stored version has
+-- them) -> catalog.asset_versions columns.
 -- Rules of the product spec and metrics.md: the in-scope test, the agency rule (custom field,
 -- then attribution, then owner), FR-0 frequency codes, column counts without system columns,
 -- timestamps as UTC; a value empty by the metric conventions is NULL. The night's counters
 -- were taken out of the record when it was staged.
 WITH parsed AS (
-    SELECT asset_id, record_hash, record, json_transform(record, '{record_structure}') AS r
-    FROM staged_new
+    SELECT asset_id, record_hash, json_transform(record, '{record_structure}') AS r
+    FROM staged_new JOIN staged_assets USING (asset_id, record_hash)
 ),
 fields AS (
     SELECT
         asset_id,
         record_hash,
-        record,
         r.resource AS resource,
         r.classification AS classification,
         r.metadata AS metadata,
@@ -82,7 +82,6 @@ scoped AS (
 SELECT
     asset_id,
     record_hash,
-    record,
     asset_type,
     scope_note IS NULL AS in_scope,
     scope_note,
