@@ -254,7 +254,7 @@ def catalog_tables_sql(conn: duckdb.DuckDBPyConnection) -> str:
 def stage_file(conn: duckdb.DuckDBPyConnection, portal: Portal, path: Path) -> NormalizeReport:
     """Stage a night's records file (harvest/staging.py's format) and normalize the records no
     stored version holds. DuckDB reads the file: a record seen on an earlier night (the same
-    hash, under the same rules) is never parsed or normalized again, so a night costs what
+    hash, under the same rules) is never normalized or stored again, so a night costs what
     changed since the nights before it."""
     columns = ", ".join(f"'{name}': '{sql_type}'" for name, sql_type in _STAGED_COLUMNS.items())
     # The staged tables are sets: without keeping the file's order DuckDB needs less memory.
