@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ LOCK_WAIT_SECONDS = 120
 # The Dagster concurrency pool of every step that writes the file: one at a time, across runs.
 DUCKDB_POOL = "duckdb"
 STORAGE_VERSION = "v1.2.0"
+_PARAMETER = re.compile(r"\$([a-z_]+)")
 
 
 class DuckDBWarehouse(dg.ConfigurableResource):
@@ -107,6 +110,18 @@ def scalar(
     """The single value a query returns."""
     row = first_row(conn, query, parameters)
     return row[0] if row else None
+
+
+@cache
+def sql(name: str, folder: Path) -> str:
+    """The text of a query file of the pipeline's (each module keeps its own `sql/` folder)."""
+    return (folder / name).read_text(encoding="utf-8")
+
+
+def run_sql(conn: duckdb.DuckDBPyConnection, text: str, parameters: dict[str, Any]) -> None:
+    """Execute one statement with the named parameters it uses (DuckDB refuses extra ones)."""
+    used = set(_PARAMETER.findall(text))
+    conn.execute(text, {name: value for name, value in parameters.items() if name in used})
 
 
 def _is_lock_conflict(error: BaseException) -> bool:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from ctdata_pipeline.metrics.compute import run_sql, sql
-from ctdata_pipeline.warehouse import scalar, transaction
+from ctdata_pipeline.warehouse import run_sql, scalar, sql, transaction
 
 SQL_DIR = Path(__file__).with_name("sql")
 BOARD_TABLES = ("missing_metadata", "stale_datasets", "agency_scorecard", "catalog_changes")

@@ -13,9 +13,8 @@ import duckdb
 
 from ctdata_pipeline.board.publish import board_problems
 from ctdata_pipeline.catalog.version_runs import RUNS_DIFFER_SQL
-from ctdata_pipeline.metrics.compute import run_sql
 from ctdata_pipeline.metrics.definitions import METRICS_BY_ID
-from ctdata_pipeline.warehouse import first_row
+from ctdata_pipeline.warehouse import first_row, run_sql
 
 # Shown per check; the rest is counted.
 MAX_DETAILS = 10

@@ -46,7 +46,7 @@ from ctdata_pipeline.harvest.staging import (
     staged_line,
 )
 from ctdata_pipeline.portals import Portal
-from ctdata_pipeline.warehouse import first_row, scalar, transaction
+from ctdata_pipeline.warehouse import first_row, scalar, sql, transaction
 
 CHUNK_ROWS = 5000
 SQL_DIR = Path(__file__).parent / "sql"
@@ -257,18 +257,22 @@ def stage_file(conn: duckdb.DuckDBPyConnection, portal: Portal, path: Path) -> N
     hash, under the same rules) is never normalized or stored again, so a night costs what
     changed since the nights before it."""
     columns = ", ".join(f"'{name}': '{sql_type}'" for name, sql_type in _STAGED_COLUMNS.items())
-    # The staged tables are sets: without keeping the file's order DuckDB needs less memory.
+    # The staged table is a set: without keeping the file's order DuckDB reads it with less
+    # memory. Only for this read: the connection's other queries keep DuckDB's default.
     conn.execute("SET preserve_insertion_order = false")
-    conn.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {STAGED} AS
-        SELECT * FROM read_json(
-            ?, format = 'newline_delimited', columns = {{{columns}}},
-            maximum_object_size = {MAX_RECORD_BYTES}
+    try:
+        conn.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {STAGED} AS
+            SELECT * FROM read_json(
+                ?, format = 'newline_delimited', columns = {{{columns}}},
+                maximum_object_size = {MAX_RECORD_BYTES}
+            )
+            """,
+            [str(path)],
         )
-        """,
-        [str(path)],
-    )
+    finally:
+        conn.execute("RESET preserve_insertion_order")
     return _normalize_new_versions(conn, portal)
 
 
@@ -343,7 +347,8 @@ def _normalize_socrata(conn: duckdb.DuckDBPyConnection, portal: Portal) -> None:
         "contact_email_key": custom.get("contact_email"),
         "source_link_key": custom.get("source_link"),
     }
-    query = _sql("normalize_socrata.sql").replace("{record_structure}", _socrata_structure())
+    query = sql("normalize_socrata.sql", SQL_DIR)
+    query = query.replace("{record_structure}", _socrata_structure())
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {STAGED_VERSIONS} AS {query}", parameters)
 
 
@@ -419,7 +424,7 @@ def register_text_functions(conn: duckdb.DuckDBPyConnection) -> None:
         )
     if "ctdata_frequency_code" not in registered:
         conn.create_function("ctdata_frequency_code", _frequency_code, ["VARCHAR"], "VARCHAR")
-    conn.execute(_sql("text.sql").replace("{plain_text}", _plain_text_pattern()))
+    conn.execute(sql("text.sql", SQL_DIR).replace("{plain_text}", _plain_text_pattern()))
 
 
 # The values that reach Python repeat across datasets ("&nbsp;", the same column described the
@@ -456,10 +461,6 @@ def _socrata_structure() -> str:
         else:
             structure.update(fields)
     return json.dumps(structure)
-
-
-def _sql(name: str) -> str:
-    return (SQL_DIR / name).read_text(encoding="utf-8")
 
 
 def previous_snapshot(

@@ -7,10 +7,8 @@ night's previous rows; a night that fails its checks writes nothing."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +33,9 @@ from ctdata_pipeline.metrics.definitions import (
     SUBSTANTIVE_DESCRIPTION_CHARS,
 )
 from ctdata_pipeline.portals import Portal
-from ctdata_pipeline.warehouse import first_row, scalar, transaction
+from ctdata_pipeline.warehouse import first_row, run_sql, scalar, sql, transaction
 
 SQL_DIR = Path(__file__).with_name("sql")
-_PARAMETER = re.compile(r"\$([a-z_]+)")
 
 
 class MetricsInvalid(Exception):
@@ -57,20 +54,9 @@ class NightMetrics:
     headline: dict[str, float | None]  # portal-wide value of each `metric`
 
 
-@cache
-def sql(name: str, folder: Path = SQL_DIR) -> str:
-    return (folder / name).read_text(encoding="utf-8")
-
-
-def run_sql(conn: duckdb.DuckDBPyConnection, text: str, parameters: dict[str, Any]) -> None:
-    """Execute one statement with the named parameters it uses (DuckDB refuses extra ones)."""
-    used = set(_PARAMETER.findall(text))
-    conn.execute(text, {name: value for name, value in parameters.items() if name in used})
-
-
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     ensure_catalog_schema(conn)
-    conn.execute(sql("schema.sql"))
+    conn.execute(sql("schema.sql", SQL_DIR))
     frequencies = [
         (f.code, f.period_days, f.due_after, f.overdue_after, f.delinquent_after)
         for f in FREQUENCIES.values()
@@ -132,14 +118,14 @@ def compute_night(
         "history_note": f"insufficient history: {history_nights} of {FR6_MIN_NIGHTS} nights",
     }
     conn.execute("CREATE OR REPLACE TEMP MACRO pct(n, d) AS CASE WHEN d > 0 THEN 100.0 * n / d END")
-    run_sql(conn, sql("assessments.sql"), parameters)
+    run_sql(conn, sql("assessments.sql", SQL_DIR), parameters)
     if parameters["history_sufficient"]:
-        run_sql(conn, sql("cadence.sql"), parameters)
+        run_sql(conn, sql("cadence.sql", SQL_DIR), parameters)
     else:
         conn.execute("UPDATE night_datasets SET cadence_flag = 'insufficient history'")
     _prepare_night_tables(conn, parameters)
     parameters["has_previous"] = scalar(conn, "SELECT count(*) FROM night_previous") > 0
-    run_sql(conn, sql("plan_metrics.sql"), parameters)
+    run_sql(conn, sql("plan_metrics.sql", SQL_DIR), parameters)
     conn.execute(
         "UPDATE night_metrics SET note = 'nothing to divide by (denominator 0)' "
         "WHERE value IS NULL AND note IS NULL AND denominator = 0"
