@@ -374,25 +374,9 @@ def store_records_as_night(
 ) -> NormalizeReport:
     """Store Discovery API records as the benchmark portal's night, the way the catalog step
     does after a harvest (handed over without HTTP: only storing is measured)."""
-    from ctdata_pipeline.catalog.store import ensure_schema, stage_records, write_snapshot
-    from ctdata_pipeline.harvest.staging import HarvestSummary
-    from ctdata_pipeline.partitions import night_instant
+    from ctdata_pipeline.catalog.store import store_records
 
-    portal = bench_portal()
-    ensure_schema(conn)
-    report = stage_records(conn, portal, ((r["resource"]["id"], r) for r in records))
-    summary = HarvestSummary(
-        portal=PORTAL_NAME,
-        kind="socrata",
-        snapshot_date=night,
-        snapshot_time=night_instant(night),
-        source_url="benchmark",
-        assets=len(records),
-        result_set_size=len(records),
-        pages=1,
-        paging="offset",
-        duplicates_dropped=0,
-        seconds=0.0,
+    written = store_records(
+        conn, bench_portal(), night, records, source="benchmark", min_ratio=min_ratio
     )
-    write_snapshot(conn, portal, summary, report, origin="harvest", min_ratio=min_ratio)
-    return report
+    return written.report

@@ -287,32 +287,9 @@ def store_night(
     snapshot_time: datetime | None = None,
 ) -> None:
     """Store hand-built records as the portal's snapshot of `night`, as the catalog step does."""
-    from ctdata_pipeline.catalog.store import ensure_schema, stage_records, write_snapshot
-    from ctdata_pipeline.harvest.staging import HarvestSummary
+    from ctdata_pipeline.catalog.store import store_records
 
-    ensure_schema(conn)
-    ids = [asset_id_of(portal, record) for record in records]
-    summary = HarvestSummary(
-        portal=portal.name,
-        kind=portal.kind,
-        snapshot_date=night,
-        snapshot_time=snapshot_time or night_instant(night),
-        source_url="test",
-        assets=len(records),
-        result_set_size=len(records),
-        pages=1,
-        paging="offset",
-        duplicates_dropped=0,
-        seconds=0.0,
-    )
-    report = stage_records(conn, portal, zip(ids, records, strict=True))
-    write_snapshot(conn, portal, summary, report, origin="harvest", min_ratio=None)
-
-
-def asset_id_of(portal: Portal, record: dict[str, Any]) -> str:
-    from ctdata_pipeline.harvest.dcat import dcat_asset_id
-
-    return record["resource"]["id"] if portal.kind == "socrata" else dcat_asset_id(record)
+    store_records(conn, portal, night, records, source="test", snapshot_time=snapshot_time)
 
 
 def normalized_rows(portal: Portal, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -324,6 +301,7 @@ def normalized_rows(portal: Portal, records: list[dict[str, Any]]) -> list[dict[
         STAGED,
         STAGED_VERSIONS,
         ensure_schema,
+        record_asset_id,
         stage_records,
     )
 
@@ -331,7 +309,7 @@ def normalized_rows(portal: Portal, records: list[dict[str, Any]]) -> list[dict[
     try:
         conn.execute("SET TimeZone = 'UTC'")
         ensure_schema(conn)
-        ids = [asset_id_of(portal, record) for record in records]
+        ids = [record_asset_id(portal, record) for record in records]
         stage_records(conn, portal, zip(ids, records, strict=True))
         cursor = conn.execute(
             f"SELECT s.asset_id, v.* FROM {STAGED} AS s JOIN {STAGED_VERSIONS} AS v "

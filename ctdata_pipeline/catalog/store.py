@@ -21,7 +21,7 @@ import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from ctdata_pipeline.catalog.normalize import (
 )
 from ctdata_pipeline.catalog.text import clean_text
 from ctdata_pipeline.catalog.version_runs import add_night, ensure_version_runs, take_night_out
+from ctdata_pipeline.harvest.dcat import dcat_asset_id
 from ctdata_pipeline.harvest.socrata import take_counters
 from ctdata_pipeline.harvest.staging import (
     COUNTER_COLUMNS,
@@ -45,6 +46,7 @@ from ctdata_pipeline.harvest.staging import (
     HarvestSummary,
     staged_line,
 )
+from ctdata_pipeline.partitions import night_instant
 from ctdata_pipeline.portals import Portal
 from ctdata_pipeline.warehouse import first_row, scalar, sql, transaction
 
@@ -293,6 +295,43 @@ def stage_records(
                     counters = take_counters(record)
                 lines.write(staged_line(asset_id, record, counters))
         return stage_file(conn, portal, path)
+
+
+def store_records(
+    conn: duckdb.DuckDBPyConnection,
+    portal: Portal,
+    night: date,
+    records: list[dict[str, Any]],
+    *,
+    source: str,
+    snapshot_time: datetime | None = None,
+    min_ratio: float | None = None,
+) -> SnapshotWritten:
+    """Store records held in memory (each as the portal sends it) as the portal's snapshot of
+    `night`, through the catalog step's own staging and write: how the tests and the benchmark
+    hand a catalog over without a harvest."""
+    ensure_schema(conn)
+    summary = HarvestSummary(
+        portal=portal.name,
+        kind=portal.kind,
+        snapshot_date=night,
+        snapshot_time=snapshot_time or night_instant(night),
+        source_url=source,
+        assets=len(records),
+        result_set_size=len(records),
+        pages=1,
+        paging="offset",
+        duplicates_dropped=0,
+        seconds=0.0,
+    )
+    ids = [record_asset_id(portal, record) for record in records]
+    report = stage_records(conn, portal, zip(ids, records, strict=True))
+    return write_snapshot(conn, portal, summary, report, origin="harvest", min_ratio=min_ratio)
+
+
+def record_asset_id(portal: Portal, record: dict[str, Any]) -> str:
+    """The id the harvest keys a record by: Socrata's resource.id, a DCAT dataset's own."""
+    return record["resource"]["id"] if portal.kind == "socrata" else dcat_asset_id(record)
 
 
 def stage_stored_night(
