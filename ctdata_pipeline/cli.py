@@ -155,6 +155,19 @@ def _quiet_library_warnings() -> None:
     logging.getLogger("dagster").setLevel(logging.WARNING)
 
 
+# Unattended runs (cron) mail whatever reaches stderr: by default only the one-line failures do.
+# Dagster logs nothing at CRITICAL itself, so the runs' logs stay in the runs (the UI, `dagster
+# debug`) unless asked for here.
+log_level_option = click.option(
+    "--log-level",
+    default="critical",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False),
+    callback=lambda _context, _parameter, value: value.upper(),
+    help="Also print the runs' Dagster logs from this level on (to stderr).",
+)
+
+
 class _Commands(click.Group):
     """Every command ends a failure it did not expect the same way: one line on stderr."""
 
@@ -173,12 +186,7 @@ def main() -> None:
 
 @main.command()
 @click.option("--portal", "portals", multiple=True, help="Only this portal (repeatable).")
-@click.option(
-    "--log-level",
-    default="INFO",
-    show_default=True,
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
-)
+@log_level_option
 def nightly(portals: tuple[str, ...], log_level: str) -> None:
     """Run tonight's job: harvest every portal for today's New York date and store it."""
     settings = Settings.from_env()
@@ -211,12 +219,7 @@ def nightly(portals: tuple[str, ...], log_level: str) -> None:
     help="How many nights to simulate, ending today.",
 )
 @click.option("--seed", default=2025, show_default=True, help="Seed of the generated catalogs.")
-@click.option(
-    "--log-level",
-    default="CRITICAL",
-    show_default=True,
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]),
-)
+@log_level_option
 def demo(nights: int, seed: int, log_level: str) -> None:
     """Run the real job offline against generated demo portals, for several simulated nights."""
     started = time.monotonic()
@@ -252,12 +255,7 @@ def demo(nights: int, seed: int, log_level: str) -> None:
 @click.option("--portal", "portal_name", required=True, help="The portal the file is a catalog of.")
 @click.option("--date", "night", required=True, help="The night it was saved (YYYY-MM-DD).")
 @click.argument("archive", type=click.Path(path_type=Path))
-@click.option(
-    "--log-level",
-    default="WARNING",
-    show_default=True,
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]),
-)
+@log_level_option
 def import_archive_command(portal_name: str, night: str, archive: Path, log_level: str) -> None:
     """Add a real past snapshot from an archived catalog file: a saved Discovery API response
     (Socrata portals) or a saved data.json (DCAT portals). Then compute that night's metrics
@@ -321,12 +319,7 @@ def import_archive_command(portal_name: str, night: str, archive: Path, log_leve
 @click.option("--from", "first", required=True, help="First night (YYYY-MM-DD).")
 @click.option("--to", "last", help="Last night (YYYY-MM-DD); default: the first.")
 @click.option("--portal", "portals", multiple=True, help="Only this portal (repeatable).")
-@click.option(
-    "--log-level",
-    default="WARNING",
-    show_default=True,
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]),
-)
+@log_level_option
 def recompute(first: str, last: str | None, portals: tuple[str, ...], log_level: str) -> None:
     """Recompute stored nights: their metrics, board tables and reports, from the snapshots
     already stored (a backfill; nothing is harvested). Each night is a recorded run."""
@@ -451,10 +444,12 @@ def _percent(value: float | None) -> str:
 
 
 def _fail_on_failures(command: str, results: Sequence[NightResult], dated: bool = True) -> None:
-    """Exit 1 with one line naming every failed run and why, if any failed."""
+    """Exit 1 with a line on stderr for each failed run, naming it and why, if any failed."""
     failed = [result for result in results if not result.success]
+    for result in failed[:-1]:
+        click.echo(f"ctdata {command}: {result.failure(dated)}", err=True)
     if failed:
-        _fail(f"ctdata {command}: " + "; ".join(r.failure(dated) for r in failed), code=1)
+        _fail(f"ctdata {command}: {failed[-1].failure(dated)}", code=1)
 
 
 def _fail(message: str, code: int) -> None:

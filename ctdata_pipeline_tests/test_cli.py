@@ -156,6 +156,52 @@ def test_ctdata_nightly_says_in_one_line_which_portal_failed(tmp_path):
     assert (tmp_path / "dagster_home" / "dagster.yaml").exists()  # created: DAGSTER_HOME unset
 
 
+def test_a_failing_night_prints_one_line_per_failed_portal_and_keeps_the_logs_in_its_runs(
+    tmp_path,
+):
+    """What cron mails when two of three portals fail: their two lines, nothing else; the run's
+    logs (the step's stack trace included) stay in the Dagster instance, and --log-level info
+    prints them too."""
+    with serve("socrata", socrata_catalog(10)) as socrata, serve("dcat", {"dataset": []}) as hub:
+        portals = write_portal_file(
+            tmp_path,
+            [
+                portal_entry("ct", socrata),
+                {"name": "down", "kind": "dcat", "url": f"{hub.base_url}/gone.json"},
+                {"name": "empty", "kind": "dcat", "url": f"{hub.base_url}/data.json"},
+            ],
+        )
+        environment = {"CTDATA_PORTALS": str(portals), "CTDATA_HARVEST_RETRIES": "0"}
+        quiet = run_ctdata(tmp_path, "nightly", **environment)
+        verbose = run_ctdata(tmp_path, "nightly", "--log-level", "info", **environment)
+
+    assert quiet.returncode == 1
+    down, empty = quiet.stderr.splitlines()
+    assert down.startswith("ctdata nightly: down: HTTP 404 from http://127.0.0.1:")
+    assert empty.startswith("ctdata nightly: empty: the harvest returned no assets at all")
+    assert quiet.stderr.endswith("\n") and "Traceback" not in quiet.stderr
+
+    home = tmp_path / "dagster_home"
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        down_run = next(  # the first of the two nightlies: the quiet one
+            run
+            for run in reversed(instance.get_runs(filters=dg.RunsFilter(job_name="nightly_job")))
+            if run.tags.get("dagster/partition/portal") == "down"
+        )
+        logged = instance.all_logs(down_run.run_id)
+    failures = [
+        record for record in logged if record.dagster_event and record.dagster_event.is_step_failure
+    ]
+    # The stack trace is kept in the run, not printed.
+    assert failures[0].dagster_event.step_failure_data.error.stack
+    assert "Stack Trace" not in quiet.stderr
+    assert any("Dependencies for step catalog_snapshot failed" in r.user_message for r in logged)
+
+    assert verbose.returncode == 1
+    assert " - dagster - INFO - nightly_job - " in verbose.stderr
+    assert verbose.stderr.splitlines()[-1].startswith("ctdata nightly: empty: ")
+
+
 def test_a_first_night_that_fails_says_there_is_nothing_to_report(tmp_path):
     with serve("dcat", {"dataset": []}) as hub:
         down = {"name": "down", "kind": "dcat", "url": f"{hub.base_url}/gone.json"}
@@ -165,9 +211,10 @@ def test_a_first_night_that_fails_says_there_is_nothing_to_report(tmp_path):
         )
     assert completed.returncode == 1
     database = tmp_path / "data" / "ctdata.duckdb"
-    reason = completed.stderr.strip().splitlines()[-1]
-    assert reason.endswith(
-        f"; report: no night is stored in {database} yet: nothing to report "
+    down_line, report_line = completed.stderr.strip().splitlines()
+    assert down_line.startswith("ctdata nightly: down: HTTP 404 from http://127.0.0.1:")
+    assert report_line == (
+        f"ctdata nightly: report: no night is stored in {database} yet: nothing to report "
         "(see the portals' runs for why)"
     )
     assert not (tmp_path / "reports" / "latest").exists()
