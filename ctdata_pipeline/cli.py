@@ -29,6 +29,8 @@ from ctdata_pipeline.runs import fail_abandoned_runs, failure_reason, runner_tag
 from ctdata_pipeline.settings import Settings
 from ctdata_pipeline.warehouse import DuckDBWarehouse, scalar
 
+# The asset (and op) that stores a night: where a run's accept_shrink goes.
+CATALOG_ASSET = "catalog_snapshot"
 DAGSTER_YAML = """\
 # Written by ctdata: the Dagster instance that records ctdata's runs (and `dagster dev`'s).
 telemetry:
@@ -107,10 +109,13 @@ def run_nights(
     instance: dg.DagsterInstance,
     log_level: str,
     job_name: str = NIGHTLY_JOB,
+    accept_shrink: bool = False,
 ) -> list[NightResult]:
-    """Run a job for each (night, portal) in order, recording every run."""
+    """Run a job for each (night, portal) in order, recording every run. `accept_shrink` (a job
+    that stores the snapshot) goes into each run's config, where the Launchpad puts it too."""
+    ops = {CATALOG_ASSET: {"config": {"accept_shrink": True}}} if accept_shrink else {}
     return [
-        _run(defs, job_name, night_key(night, portal), night, portal, instance, log_level)
+        _run(defs, job_name, night_key(night, portal), night, portal, instance, log_level, ops)
         for night, portal in nights
     ]
 
@@ -130,12 +135,16 @@ def _run(
     label: str,
     instance: dg.DagsterInstance,
     log_level: str,
+    ops: dict[str, object] | None = None,
 ) -> NightResult:
+    run_config: dict[str, object] = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    if ops:
+        run_config["ops"] = ops
     result = defs.resolve_job_def(job_name).execute_in_process(
         partition_key=partition_key,
         instance=instance,
         tags=runner_tags(),
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        run_config=run_config,
         raise_on_error=False,
     )
     reason = ""
@@ -187,7 +196,13 @@ def main() -> None:
 @main.command()
 @click.option("--portal", "portals", multiple=True, help="Only this portal (repeatable).")
 @log_level_option
-def nightly(portals: tuple[str, ...], log_level: str) -> None:
+@click.option(
+    "--accept-shrink",
+    is_flag=True,
+    help="Store tonight even if it is far smaller than the stored snapshot of tonight or the "
+    "last good one before it (the shrink guard refuses it otherwise). Use with --portal.",
+)
+def nightly(portals: tuple[str, ...], log_level: str, accept_shrink: bool) -> None:
     """Run tonight's job: harvest every portal for today's New York date and store it."""
     settings = Settings.from_env()
     try:
@@ -202,7 +217,13 @@ def nightly(portals: tuple[str, ...], log_level: str) -> None:
     ensure_dagster_home()
     tonight = today_in_new_york()
     with recording_instance() as instance:
-        results = run_nights(defs, [(tonight, name) for name in names], instance, log_level)
+        results = run_nights(
+            defs,
+            [(tonight, name) for name in names],
+            instance,
+            log_level,
+            accept_shrink=accept_shrink,
+        )
         report = run_report(defs, tonight, instance, log_level)
     for result in [*results, report]:
         click.echo(f"{result.snapshot_date} {result.portal}: {result.status}")
@@ -256,7 +277,15 @@ def demo(nights: int, seed: int, log_level: str) -> None:
 @click.option("--date", "night", required=True, help="The night it was saved (YYYY-MM-DD).")
 @click.argument("archive", type=click.Path(path_type=Path))
 @log_level_option
-def import_archive_command(portal_name: str, night: str, archive: Path, log_level: str) -> None:
+@click.option(
+    "--accept-shrink",
+    is_flag=True,
+    help="Replace an imported night even with far fewer assets or in-scope datasets than the "
+    "stored snapshot of the night or the last good one before it.",
+)
+def import_archive_command(
+    portal_name: str, night: str, archive: Path, log_level: str, accept_shrink: bool
+) -> None:
     """Add a real past snapshot from an archived catalog file: a saved Discovery API response
     (Socrata portals) or a saved data.json (DCAT portals). Then compute that night's metrics
     and board tables, and the next stored night's (its changes are counted against this one)."""
@@ -274,7 +303,12 @@ def import_archive_command(portal_name: str, night: str, archive: Path, log_leve
     try:
         with database(settings.db_path) as conn:
             written = import_archive(
-                conn, portal, snapshot_date, archive, min_ratio=portal_file.guard_ratio(portal)
+                conn,
+                portal,
+                snapshot_date,
+                archive,
+                min_ratio=portal_file.guard_ratio(portal),
+                accept_shrink=accept_shrink,
             )
             following = scalar(
                 conn,
@@ -297,6 +331,7 @@ def import_archive_command(portal_name: str, night: str, archive: Path, log_leve
                     "datasets_in_scope": written.datasets_in_scope,
                     "origin": "import",
                     "archive": archive.name,
+                    "shrink_guard": written.shrink_guard,
                 },
             )
         )

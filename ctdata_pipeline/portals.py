@@ -130,7 +130,7 @@ class PortalFile(BaseModel):
         return [portal.name for portal in self.portals]
 
     def guard_ratio(self, portal: Portal) -> float:
-        """Share of the last good snapshot's in-scope datasets below which a harvest is refused."""
+        """Share of the reference (in-scope datasets, assets) below which a night is refused."""
         if portal.min_in_scope_ratio is not None:
             return portal.min_in_scope_ratio
         return self.min_in_scope_ratio

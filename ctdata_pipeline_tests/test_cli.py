@@ -178,7 +178,8 @@ def test_a_failing_night_prints_one_line_per_failed_portal_and_keeps_the_logs_in
     assert quiet.returncode == 1
     down, empty = quiet.stderr.splitlines()
     assert down.startswith("ctdata nightly: down: HTTP 404 from http://127.0.0.1:")
-    assert empty.startswith("ctdata nightly: empty: the harvest returned no assets at all")
+    assert empty.startswith("ctdata nightly: empty: refused: the catalog for ")
+    assert "holds no assets at all" in empty
     assert quiet.stderr.endswith("\n") and "Traceback" not in quiet.stderr
 
     home = tmp_path / "dagster_home"

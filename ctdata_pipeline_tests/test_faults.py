@@ -198,16 +198,21 @@ def growing_catalog() -> Callable:
     return source
 
 
+EMPTY_REFUSED = (
+    r"holds no assets at all, against \d+ in the last good snapshot before it \(.*\); an "
+    r"empty catalog is never stored, so nothing was written"
+)
 REFUSED_CONTENT: dict[str, tuple[str, Any, str, dict[str, Any]]] = {
     # name: (kind, what the portal serves, the reason, portal options)
-    "empty catalog": ("socrata", [], r"returned no assets at all; refusing to replace", {}),
+    "empty catalog": ("socrata", [], EMPTY_REFUSED, {}),
     "shrunken catalog": (
         "socrata",
         socrata_catalog(12),
-        r"refused: \d+ in-scope datasets tonight is below",
+        r"refused: for .*, \d+ in-scope datasets and \d+ assets are below 0.5 x the \d+ and "
+        r"\d+ of the last good snapshot before it \(.*\); nothing was written",
         {},
     ),
-    "empty feed": ("dcat", {"dataset": []}, r"returned no assets at all; refusing to replace", {}),
+    "empty feed": ("dcat", {"dataset": []}, EMPTY_REFUSED, {}),
     "duplicate ids that hide an asset": (
         "socrata",
         with_duplicate_ids(),

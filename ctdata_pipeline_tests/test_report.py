@@ -4,8 +4,8 @@ stays inert in all three; and a report that is replaced whole or not at all."""
 
 import csv
 import os
-import re
-from datetime import timedelta
+import zipfile
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import openpyxl
@@ -16,7 +16,14 @@ from ctdata_pipeline.jobs import REPORT_JOB
 from ctdata_pipeline.partitions import today_in_new_york
 from ctdata_pipeline.report import publish
 from ctdata_pipeline.report.data import BOARD_TABLES
-from ctdata_pipeline_tests.support import Pipeline, portal_entry, query, serve, socrata_record
+from ctdata_pipeline_tests.support import (
+    Pipeline,
+    files_under,
+    portal_entry,
+    query,
+    serve,
+    socrata_record,
+)
 
 CHROMIUM = Path(os.environ.get("CTDATA_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -305,14 +312,27 @@ def test_a_portal_without_a_snapshot_is_named_in_the_report(tmp_path, instance, 
     opened.page.close()
 
 
-def test_the_report_is_reproducible_but_for_its_generation_time(tmp_path, instance, today):
+def test_the_report_of_unchanged_data_is_the_same_bytes(tmp_path, instance, today):
+    """Every file (the page, the workbook, the CSV files) written twice from the same stored
+    night: the report's time is the data's (the harvest's), never the clock's."""
     with serve("socrata", [socrata_record(f"a000-000{i}") for i in range(4)]) as socrata:
         pipeline = Pipeline(tmp_path, [portal_entry("ct", socrata)])
         pipeline.run_ok(instance, today, "ct")
     job = pipeline.defs.resolve_job_def(REPORT_JOB)
-    page = tmp_path / "reports" / today.isoformat() / "report.html"
-    pages = []
+    written = []
     for _ in range(2):
         assert job.execute_in_process(partition_key=today.isoformat(), instance=instance).success
-        pages.append(re.sub(r"Generated [0-9-]+ [0-9:]+ UTC", "", page.read_text()))
-    assert pages[0] == pages[1]
+        written.append(files_under(tmp_path / "reports"))
+    assert written[0] == written[1]
+    [harvested] = query(pipeline.db_path, "SELECT snapshot_time FROM catalog.snapshots")
+    stamp = harvested[0].astimezone(UTC)
+    page = written[0][f"{today}/report.html"].decode()
+    assert f"as harvested up to {stamp:%Y-%m-%d %H:%M} UTC" in page
+    path = tmp_path / "reports" / today.isoformat() / "board.xlsx"
+    workbook = openpyxl.load_workbook(path)
+    assert workbook.properties.modified == stamp.replace(tzinfo=None, microsecond=0)
+    assert workbook.properties.created == workbook.properties.modified
+    # A zip entry's time is kept to two seconds.
+    entry_time = stamp.replace(second=stamp.second // 2 * 2).timetuple()[:6]
+    with zipfile.ZipFile(path) as archive:
+        assert {entry.date_time for entry in archive.infolist()} == {entry_time}

@@ -185,8 +185,9 @@ def test_an_empty_harvest_is_refused_and_the_last_good_snapshot_stays(tmp_path, 
         [result] = pipeline.run(instance, today, "ct")
     assert not result.success
     assert result.reason == (
-        "ct: the harvest returned no assets at all; refusing to replace the last good snapshot "
-        "with an empty catalog (nothing was written)"
+        f"ct: refused: the catalog for {today} holds no assets at all, against 40 in the last "
+        f"good snapshot before it ({yesterday}); an empty catalog is never stored, so nothing "
+        "was written (a portal that is gone is taken out of the portal file)"
     )
     assert state_of(pipeline.db_path) == before
 
@@ -203,8 +204,8 @@ def test_a_shrunken_catalog_is_refused_unless_the_portal_allows_it(tmp_path, ins
         [refused] = pipeline.run(instance, today, "ct")
         assert not refused.success
         assert refused.reason.startswith(
-            f"ct: refused: 80 in-scope datasets tonight is below 0.5 x the 200 of the last good "
-            f"snapshot ({yesterday}); nothing was written."
+            f"ct: refused: for {today}, 80 in-scope datasets and 80 assets are below 0.5 x the "
+            f"200 and 200 of the last good snapshot before it ({yesterday}); nothing was written."
         )
         assert query(pipeline.db_path, "SELECT max(snapshot_date) FROM catalog.snapshots") == [
             (yesterday,)

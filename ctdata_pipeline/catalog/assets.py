@@ -1,10 +1,11 @@
 """The catalog asset: a night's harvest checked, normalized and stored as a dated snapshot."""
 
 import dagster as dg
+from pydantic import Field
 
+from ctdata_pipeline.catalog.guard import RENORMALIZE_OVERRIDE, SnapshotRefused
 from ctdata_pipeline.catalog.normalize import NormalizeReport
 from ctdata_pipeline.catalog.store import (
-    SnapshotRefused,
     SnapshotWritten,
     ensure_schema,
     stage_file,
@@ -22,6 +23,20 @@ from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse, scalar
 PREVIEW_COLUMNS = ["asset_id", "asset_type", "in_scope", "title", "agency", "update_frequency"]
 IDS_UNIQUE = "asset_ids_unique"
 IN_SCOPE_BAND = "in_scope_within_band"
+
+
+class CatalogSnapshotConfig(dg.Config):
+    """Run config of catalog_snapshot (the Launchpad shows it): the one deliberate way past the
+    shrink guard for a run."""
+
+    accept_shrink: bool = Field(
+        default=False,
+        description=(
+            "Store this night even though it is far smaller than the stored snapshot of the "
+            "night or the last good one before it (the shrink guard would refuse it). Set it "
+            "only for a portal that really shrank; an empty catalog is refused anyway."
+        ),
+    )
 
 
 def build_catalog_assets(
@@ -59,6 +74,7 @@ def build_catalog_assets(
     )
     def catalog_snapshot(
         context: dg.AssetExecutionContext,
+        config: CatalogSnapshotConfig,
         portal_client: PortalClient,
         staging: HarvestStaging,
         warehouse: DuckDBWarehouse,
@@ -66,9 +82,10 @@ def build_catalog_assets(
         """The night's dated snapshot of one portal's catalog in DuckDB (`catalog.assets`):
         every asset with its raw record and normalized fields (in scope or not, agency, update
         frequency, column documentation, views). Every plan metric is computed from it. A
-        harvest that is empty or far smaller than the last good snapshot is refused and the
-        last good snapshot stays. Without a new harvest, re-running a night re-normalizes the
-        records already stored for it."""
+        night that is empty, or far smaller than the stored snapshot of the night or the last
+        good one before it, is refused and what was stored stays (run config `accept_shrink`
+        overrides). Without a new harvest, re-running a night re-normalizes the records
+        already stored for it, under the same guard."""
         snapshot_date, portal_name = night_and_portal(context)
         portal_file = portal_client.portal_file()
         portal = portal_file.get(portal_name)
@@ -76,7 +93,12 @@ def build_catalog_assets(
         # Another run of this night may be publishing its harvest: load one whole harvest.
         with area.lock(portal_name, snapshot_date):
             written, duplicated_ids, preview = _load_night(
-                context, portal, portal_file.guard_ratio(portal), area, warehouse
+                context,
+                portal,
+                portal_file.guard_ratio(portal),
+                config.accept_shrink,
+                area,
+                warehouse,
             )
         _log_report(context, written)
         return dg.MaterializeResult(
@@ -97,7 +119,8 @@ def build_catalog_assets(
 def _load_night(
     context: dg.AssetExecutionContext,
     portal: Portal,
-    guard_ratio: float | None,
+    guard_ratio: float,
+    accept_shrink: bool,
     area: StagingArea,
     warehouse: DuckDBWarehouse,
 ) -> tuple[SnapshotWritten, int, list[dict]]:
@@ -117,6 +140,7 @@ def _load_night(
                     report,
                     origin="harvest",
                     min_ratio=guard_ratio,
+                    accept_shrink=accept_shrink,
                 )
             else:
                 stored = stored_summary(conn, portal_name, snapshot_date)
@@ -133,7 +157,14 @@ def _load_night(
                 context.log.info(f"{portal_name}: re-normalizing the stored {snapshot_date}")
                 report = stage_stored_night(conn, portal, snapshot_date)
                 written = write_snapshot(
-                    conn, portal, stored_night, report, origin=origin, min_ratio=None
+                    conn,
+                    portal,
+                    stored_night,
+                    report,
+                    origin=origin,
+                    min_ratio=guard_ratio,
+                    accept_shrink=accept_shrink,
+                    override=RENORMALIZE_OVERRIDE,
                 )
         except SnapshotRefused as refusal:
             raise dg.Failure(description=str(refusal), allow_retries=False) from None
@@ -202,6 +233,7 @@ def _snapshot_metadata(written: SnapshotWritten, preview: list[dict]) -> dict[st
         "dagster/row_count": written.assets_total,
         "datasets_in_scope": written.datasets_in_scope,
         "new_record_versions": written.new_versions,
+        "shrink_guard": written.shrink_guard,
         "previous_snapshot": str(written.previous_date) if written.previous_date else "none",
         "previous_datasets_in_scope": written.previous_in_scope or 0,
         "assets_by_type": dg.MetadataValue.json(dict(report.asset_types.most_common())),

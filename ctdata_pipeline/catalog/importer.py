@@ -13,8 +13,8 @@ from typing import Any
 
 import duckdb
 
+from ctdata_pipeline.catalog.guard import IMPORT_OVERRIDE, SnapshotRefused
 from ctdata_pipeline.catalog.store import (
-    SnapshotRefused,
     SnapshotWritten,
     ensure_schema,
     stage_records,
@@ -127,9 +127,11 @@ def import_archive(
     path: Path,
     *,
     min_ratio: float,
+    accept_shrink: bool = False,
 ) -> SnapshotWritten:
     """Store an archived catalog as the portal's snapshot of `snapshot_date` (at 02:00 New York,
-    the nightly harvest's hour), with the same checks and shrink guard as a harvest."""
+    the nightly harvest's hour), with the same checks and shrink guard as a harvest: an import
+    over an imported night is compared with that night too."""
     today = today_in_new_york()
     if snapshot_date > today:
         raise ImportRefused(f"{snapshot_date} is in the future (today is {today} in New York)")
@@ -159,7 +161,14 @@ def import_archive(
     report = stage_records(conn, portal, archive.records)
     try:
         return write_snapshot(
-            conn, portal, summary, report, origin=IMPORT_ORIGIN, min_ratio=min_ratio
+            conn,
+            portal,
+            summary,
+            report,
+            origin=IMPORT_ORIGIN,
+            min_ratio=min_ratio,
+            accept_shrink=accept_shrink,
+            override=IMPORT_OVERRIDE,
         )
     except SnapshotRefused as refusal:
         raise ImportRefused(str(refusal)) from None

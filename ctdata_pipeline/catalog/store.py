@@ -30,6 +30,11 @@ import duckdb
 import pandas as pd
 
 from ctdata_pipeline.catalog.frequency import normalize_frequency
+from ctdata_pipeline.catalog.guard import (
+    HARVEST_OVERRIDE,
+    StoredCounts,
+    check_not_shrunken,
+)
 from ctdata_pipeline.catalog.normalize import (
     ASSET_COLUMNS,
     NormalizeReport,
@@ -199,10 +204,6 @@ _SOCRATA_FIELDS = {
 }
 
 
-class SnapshotRefused(Exception):
-    """A harvest that must not replace the last good snapshot (empty, or suspiciously small)."""
-
-
 @dataclass(frozen=True)
 class SnapshotWritten:
     """What a snapshot write did, for logs and asset metadata."""
@@ -215,6 +216,7 @@ class SnapshotWritten:
     previous_date: date | None
     previous_in_scope: int | None
     report: NormalizeReport
+    shrink_guard: str  # what the guard compared, and its verdict
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
@@ -504,45 +506,33 @@ def _socrata_structure() -> str:
 
 def previous_snapshot(
     conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: date
-) -> tuple[date, int] | None:
-    """The portal's last good snapshot before `snapshot_date`: (date, in-scope datasets)."""
+) -> StoredCounts | None:
+    """The portal's last good snapshot before `snapshot_date`."""
+    return _stored_counts(conn, portal, snapshot_date, "snapshot_date < ?")
+
+
+def stored_snapshot(
+    conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: date
+) -> StoredCounts | None:
+    """The portal's stored snapshot of `snapshot_date` itself: what a write would replace."""
+    return _stored_counts(conn, portal, snapshot_date, "snapshot_date = ?")
+
+
+def _stored_counts(
+    conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: date, which: str
+) -> StoredCounts | None:
     row = first_row(
         conn,
-        """
-        SELECT snapshot_date, datasets_in_scope
+        f"""
+        SELECT snapshot_date, assets_total, datasets_in_scope
         FROM catalog.snapshots
-        WHERE portal = ? AND snapshot_date < ?
+        WHERE portal = ? AND {which}
         ORDER BY snapshot_date DESC
         LIMIT 1
         """,
         [portal, snapshot_date],
     )
-    return (row[0], row[1]) if row else None
-
-
-def check_not_shrunken(
-    portal: Portal,
-    assets_total: int,
-    in_scope: int,
-    previous: tuple[date, int] | None,
-    min_ratio: float,
-) -> None:
-    """Refuse an empty harvest, or one far smaller than the last good snapshot."""
-    if assets_total == 0:
-        raise SnapshotRefused(
-            f"{portal.name}: the harvest returned no assets at all; refusing to replace the "
-            "last good snapshot with an empty catalog (nothing was written)"
-        )
-    if previous is None:
-        return
-    previous_date, previous_in_scope = previous
-    if in_scope < min_ratio * previous_in_scope:
-        raise SnapshotRefused(
-            f"{portal.name}: refused: {in_scope} in-scope datasets tonight is below "
-            f"{min_ratio:g} x the {previous_in_scope} of the last good snapshot "
-            f"({previous_date}); nothing was written. If the portal really shrank, lower "
-            "min_in_scope_ratio for it in the portal file and run the night again."
-        )
+    return StoredCounts(*row) if row else None
 
 
 def write_snapshot(
@@ -553,15 +543,31 @@ def write_snapshot(
     *,
     origin: str,
     min_ratio: float | None,
+    accept_shrink: bool = False,
+    override: str = HARVEST_OVERRIDE,
 ) -> SnapshotWritten:
-    """Replace the night (summary.snapshot_date, portal) with the staged records, atomically.
+    """Replace the night (summary.snapshot_date, portal) with the staged records, atomically,
+    unless the shrink guard (guard.py) refuses it: `override` says, in the refusal, how to
+    accept the shrink on the caller's path (`accept_shrink`).
 
-    `min_ratio` None skips the shrink guard (re-normalizing records already stored)."""
+    Every path that replaces a night passes the portal's ratio; `min_ratio` None (no guard) is
+    for nights built by hand (tests, benchmarks)."""
     snapshot_date = summary.snapshot_date
     assets_total = scalar(conn, f"SELECT count(*) FROM {STAGED}")
     previous = previous_snapshot(conn, portal.name, snapshot_date)
+    shrink_guard = "not guarded"
     if min_ratio is not None:
-        check_not_shrunken(portal, assets_total, report.in_scope, previous, min_ratio)
+        shrink_guard = check_not_shrunken(
+            portal.name,
+            snapshot_date,
+            assets_total,
+            report.in_scope,
+            stored_snapshot(conn, portal.name, snapshot_date),
+            previous,
+            min_ratio=min_ratio,
+            accept_shrink=accept_shrink,
+            override=override,
+        )
 
     with transaction(conn):
         new_versions = _replace_night(conn, portal, summary, assets_total, report.in_scope, origin)
@@ -571,9 +577,10 @@ def write_snapshot(
         assets_total=assets_total,
         datasets_in_scope=report.in_scope,
         new_versions=new_versions,
-        previous_date=previous[0] if previous else None,
-        previous_in_scope=previous[1] if previous else None,
+        previous_date=previous.snapshot_date if previous else None,
+        previous_in_scope=previous.datasets_in_scope if previous else None,
         report=report,
+        shrink_guard=shrink_guard,
     )
 
 

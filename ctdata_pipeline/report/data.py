@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 
 from ctdata_pipeline.metrics.definitions import METRICS, Metric
+from ctdata_pipeline.partitions import night_instant
 
 # The headline figures of the report, per portal: (metric name, short label).
 HEADLINES = (
@@ -71,6 +72,14 @@ class NightReport:
     night: date
     portals: list[PortalNight]
     metrics: tuple[Metric, ...] = METRICS
+
+    @property
+    def as_of(self) -> datetime:
+        """When the newest of the night's stored snapshots was harvested (02:00 New York on the
+        night when none was): the report's time. It is a fact of the stored data, not of the
+        clock, so a night whose data did not change gets the same report, byte for byte."""
+        harvested = [p.snapshot_time for p in self.portals if p.snapshot_time is not None]
+        return max(harvested, default=night_instant(self.night))
 
 
 def load_night(

@@ -8,19 +8,24 @@ shows as typed and never evaluates."""
 from __future__ import annotations
 
 import csv
+import os
+import shutil
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
+from openpyxl.writer.excel import ExcelWriter
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 PERCENT_FORMAT = '0.0"%"'  # values are 0-100, as in the board tables
 MIN_WIDTH, MAX_WIDTH = 8, 60  # characters
+COPY_CHUNK = 1 << 20
 
 
 def neutralize(value: str) -> str:
@@ -48,12 +53,18 @@ def write_csv(path: Path, columns: Sequence[str], rows: Sequence[Sequence[Any]])
 
 
 def write_workbook(
-    path: Path, tables: Sequence[tuple[str, Sequence[str], Sequence[str], Sequence[Sequence[Any]]]]
+    path: Path,
+    tables: Sequence[tuple[str, Sequence[str], Sequence[str], Sequence[Sequence[Any]]]],
+    as_of: datetime,
 ) -> None:
     """One sheet per (name, columns, DuckDB types, rows): header frozen and in bold, filters
     on, readable widths, dates as dates, percentages shown as percentages. Written in openpyxl's
-    streaming mode, so a large table costs memory for one row at a time."""
+    streaming mode, so a large table costs memory for one row at a time. The workbook's times
+    (its properties, its zip entries) are `as_of`, the data's time, never the clock: the same
+    tables make the same bytes."""
     workbook = Workbook(write_only=True)
+    stamp = as_of.astimezone(UTC).replace(tzinfo=None)
+    workbook.properties.created = workbook.properties.modified = stamp
     for name, columns, types, rows in tables:
         sheet = workbook.create_sheet(title=name[:31])
         sheet.freeze_panes = "A2"
@@ -86,7 +97,47 @@ def write_workbook(
                     cell.number_format = number_format
                 cells.append(cell)
             sheet.append(cells)
-    workbook.save(path)
+    # openpyxl's save() stamps the workbook with the clock; its ExcelWriter does not.
+    with _ZipAtOneTime(path, stamp) as archive:
+        ExcelWriter(workbook, archive).save()
+
+
+class _ZipAtOneTime(ZipFile):
+    """A zip archive whose every entry carries one time (zipfile stamps each with the clock, or
+    with the mtime of the file it copies)."""
+
+    def __init__(self, path: Path, when: datetime) -> None:
+        super().__init__(path, "w", ZIP_DEFLATED, allowZip64=True)
+        self._date_time = when.timetuple()[:6]
+
+    def writestr(
+        self,
+        zinfo_or_arcname: str | ZipInfo,
+        data: str | bytes,
+        compress_type: int | None = None,
+        compresslevel: int | None = None,
+    ) -> None:
+        if not isinstance(zinfo_or_arcname, ZipInfo):
+            zinfo_or_arcname = self._entry(zinfo_or_arcname)
+        super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
+
+    def write(
+        self,
+        filename: str | os.PathLike[str],
+        arcname: str | None = None,
+        compress_type: int | None = None,
+        compresslevel: int | None = None,
+    ) -> None:
+        entry = self._entry(arcname or os.fspath(filename))
+        entry.file_size = os.path.getsize(filename)  # zipfile decides on zip64 from it
+        with open(filename, "rb") as source, self.open(entry, "w") as target:
+            shutil.copyfileobj(source, target, COPY_CHUNK)
+
+    def _entry(self, name: str) -> ZipInfo:
+        entry = ZipInfo(name, date_time=self._date_time)
+        entry.compress_type = self.compression
+        entry.external_attr = 0o600 << 16  # what zipfile gives an entry written from bytes
+        return entry
 
 
 def _percent_value_column(columns: Sequence[str]) -> int | None:

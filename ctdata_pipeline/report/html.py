@@ -6,7 +6,7 @@ links are made only for http(s) addresses, so a `javascript:` URL from a catalog
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,7 +54,7 @@ def render_report(report: NightReport) -> str:
         method=_method(report),
         version=METRIC_VERSION,
         css=(TEMPLATES / "report.css").read_text(encoding="utf-8"),
-        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
+        as_of=report.as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
     )
 
 

@@ -56,8 +56,9 @@ def _publish(
         tables = [(table, *board_table(conn, table, night)) for table in BOARD_TABLES]
         for table, columns, _, rows in tables:
             write_csv(scratch / f"{table}.csv", columns, rows)
-        write_workbook(scratch / WORKBOOK_FILE, tables)
-        page = render_report(load_night(conn, night, portal_names))
+        night_report = load_night(conn, night, portal_names)
+        write_workbook(scratch / WORKBOOK_FILE, tables, night_report.as_of)
+        page = render_report(night_report)
         (scratch / REPORT_FILE).write_text(page, encoding="utf-8")
         folder = report_dir / night.isoformat()
         _swap_in(scratch, folder)
