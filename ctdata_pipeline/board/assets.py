@@ -12,7 +12,7 @@ from ctdata_pipeline.failures import failing_clearly
 from ctdata_pipeline.metadata import OWNERS, column_schema, markdown_table
 from ctdata_pipeline.metrics.assets import ASSESSMENTS, PLAN_METRICS
 from ctdata_pipeline.partitions import expected_by, night_and_portal, nightly_date
-from ctdata_pipeline.report.assets import REPORT_AUTOMATION
+from ctdata_pipeline.report.assets import REPORT_AUTOMATION, nothing_stored_failure
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
 
 READERS_COPY = dg.AssetKey("board_readers_copy")
@@ -185,11 +185,7 @@ def build_readers_copy_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.As
         replaced whole after every night, so a reader sees the previous night or the new one,
         never half, and a reader holding it open never stops the nightly job."""
         night = nightly_date(context.partition_key)
-        nothing_stored = dg.Failure(
-            description=f"no night is stored in {warehouse.database} yet: nothing to "
-            "publish for readers (see the portals' runs for why)",
-            allow_retries=False,
-        )
+        nothing_stored = nothing_stored_failure(warehouse.database)
         if not Path(warehouse.database).exists():
             raise nothing_stored
         folder = readers_copy.path()
