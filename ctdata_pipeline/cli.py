@@ -27,7 +27,7 @@ from ctdata_pipeline.portals import PortalFileError
 from ctdata_pipeline.resources import DemoPortalClient
 from ctdata_pipeline.runs import fail_abandoned_runs, failure_reason, runner_tags
 from ctdata_pipeline.settings import Settings
-from ctdata_pipeline.warehouse import DuckDBWarehouse, scalar
+from ctdata_pipeline.warehouse import scalar
 
 # The asset (and op) that stores a night: where a run's accept_shrink goes.
 CATALOG_ASSET = "catalog_snapshot"
@@ -85,8 +85,9 @@ def ensure_dagster_home(cwd: Path | None = None) -> Path:
 def database(
     path: Path, read_only: bool = False
 ) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
-    """The DuckDB file, opened the way the pipeline's steps open it (a clear failure if not)."""
-    return DuckDBWarehouse(database=str(path)).get_connection(read_only=read_only)
+    """The DuckDB file, opened the way the pipeline's steps open it (a clear failure if not,
+    also when another process holds its lock past CTDATA_LOCK_WAIT_SECONDS)."""
+    return Settings.from_env().warehouse(path).get_connection(read_only=read_only)
 
 
 @contextmanager
@@ -228,6 +229,7 @@ def nightly(portals: tuple[str, ...], log_level: str, accept_shrink: bool) -> No
     for result in [*results, report]:
         click.echo(f"{result.snapshot_date} {result.portal}: {result.status}")
     click.echo(f"Report:        {settings.report_dir / tonight.isoformat() / 'report.html'}")
+    click.echo(f"Readers' copy: {settings.published_database}")
     _fail_on_failures("nightly", [*results, report], dated=False)
 
 
@@ -267,6 +269,7 @@ def demo(nights: int, seed: int, log_level: str) -> None:
         f"Report:        {settings.report_dir / story.last_night.isoformat() / 'report.html'}"
     )
     click.echo(f"All reports:   {settings.report_dir / 'index.html'}")
+    click.echo(f"Readers' copy: {settings.published_database} (open this one with tools)")
     click.echo(f"Dagster home:  {home} ({len(results)} runs recorded)")
     click.echo(f"Wall time:     {time.monotonic() - started:.1f}s")
     _fail_on_failures("demo", results)

@@ -39,24 +39,35 @@ def build_recompute_job(
     )
 
 
-def build_report_job(report: dg.AssetsDefinition) -> dg.UnresolvedAssetJobDefinition:
+def build_report_job(
+    assets: Sequence[dg.AssetsDefinition],
+) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         name=REPORT_JOB,
-        selection=dg.AssetSelection.assets(report),
-        description="Write a night's Board report from the board tables of every portal.",
+        selection=dg.AssetSelection.assets(*assets),
+        description=(
+            "After a night: write its Board report from the board tables of every portal, and "
+            "publish the readers' copy of the board tables."
+        ),
         tags={"ctdata/job": "report"},
     )
 
 
-def build_report_sensor(report: dg.AssetsDefinition) -> dg.AutomationConditionSensorDefinition:
-    """Evaluates the report's automation condition: tonight's report is written once every
-    portal's run has finished. Running by default, like the schedule."""
+def build_report_sensor(
+    assets: Sequence[dg.AssetsDefinition],
+) -> dg.AutomationConditionSensorDefinition:
+    """Evaluates the automation condition of what follows a night (the report, the readers'
+    copy): each runs once every portal's run has finished. Running by default, like the
+    schedule."""
     return dg.AutomationConditionSensorDefinition(
         REPORT_SENSOR,
-        target=dg.AssetSelection.assets(report),
+        target=dg.AssetSelection.assets(*assets),
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=60,
-        description="Writes tonight's Board report when the portals' nightly runs are done.",
+        description=(
+            "Writes tonight's Board report and readers' copy when the portals' nightly runs "
+            "are done."
+        ),
     )
 
 

@@ -28,7 +28,7 @@ def remove_abandoned_partials(folder: Path, pattern: str) -> None:
         pid = partial.name.rsplit(".partial-", 1)[-1].split("-", 1)[0]
         if not pid.isdigit() or process_alive(int(pid)):
             continue
-        if partial.is_dir():
+        if partial.is_dir() and not partial.is_symlink():
             shutil.rmtree(partial, ignore_errors=True)
         else:
             partial.unlink(missing_ok=True)

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ctdata_pipeline.portals import DEFAULT_PORTALS_FILE, PortalFile, load_portal_file
-from ctdata_pipeline.warehouse import check_database_name
+from ctdata_pipeline.warehouse import LOCK_WAIT_SECONDS, DuckDBWarehouse, check_database_name
+
+# The readers' copy of the board tables, in CTDATA_PUBLISH_DIR: the file to point tools at.
+PUBLISHED_DATABASE = "ctdata_board.duckdb"
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,9 @@ class Settings:
     # A harvest that fails for a reason worth retrying (network, a 5xx) is tried again later.
     harvest_retries: int = 2
     harvest_retry_delay_seconds: float = 300.0
+    # None: `published/` beside the DuckDB file.
+    publish_dir: Path | None = None
+    lock_wait_seconds: float = LOCK_WAIT_SECONDS
 
     @classmethod
     def from_env(cls, cwd: Path | None = None) -> Settings:
@@ -35,6 +41,28 @@ class Settings:
             staging_dir=_path_from_env("CTDATA_STAGING_DIR", db_path.parent / "staging", cwd),
             harvest_retries=int(os.environ.get("CTDATA_HARVEST_RETRIES", "2")),
             harvest_retry_delay_seconds=float(os.environ.get("CTDATA_HARVEST_RETRY_DELAY", "300")),
+            publish_dir=_path_from_env("CTDATA_PUBLISH_DIR", db_path.parent / "published", cwd),
+            lock_wait_seconds=float(
+                os.environ.get("CTDATA_LOCK_WAIT_SECONDS", str(LOCK_WAIT_SECONDS))
+            ),
+        )
+
+    @property
+    def published_dir(self) -> Path:
+        """The readers' copy's folder (CTDATA_PUBLISH_DIR)."""
+        return self.publish_dir or self.db_path.parent / "published"
+
+    @property
+    def published_database(self) -> Path:
+        """The one file readers open: always the newest night published, whole."""
+        return self.published_dir / PUBLISHED_DATABASE
+
+    def warehouse(self, path: Path | None = None) -> DuckDBWarehouse:
+        """The DuckDB file (CTDATA_DB, or `path`) as every step and command opens it."""
+        return DuckDBWarehouse(
+            database=str(path or self.db_path),
+            lock_wait_seconds=self.lock_wait_seconds,
+            readers_copy=str(self.published_database),
         )
 
     def load_portals(self) -> PortalFile:

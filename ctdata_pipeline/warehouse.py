@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -14,10 +15,11 @@ import duckdb
 import tenacity
 from pydantic import Field
 
-from ctdata_pipeline.failures import failing_clearly
+from ctdata_pipeline.failures import failing_clearly, storage_failure
 
-# Another process (a run's other step, an open DuckDB CLI) may hold the file's lock for a while.
-LOCK_WAIT_SECONDS = 120
+# Another process (another run's step, an open DuckDB CLI) may hold the file's lock: wait this
+# long for it (CTDATA_LOCK_WAIT_SECONDS), then fail naming the holder.
+LOCK_WAIT_SECONDS = 120.0
 # The Dagster concurrency pool of every step that writes the file: one at a time, across runs.
 DUCKDB_POOL = "duckdb"
 STORAGE_VERSION = "v1.2.0"
@@ -32,13 +34,26 @@ class DuckDBWarehouse(dg.ConfigurableResource):
     step never leaves the file locked, and it reads timestamps in UTC."""
 
     database: str = Field(description="Path of the DuckDB file (CTDATA_DB).")
+    lock_wait_seconds: float = Field(
+        default=LOCK_WAIT_SECONDS,
+        description="How long to wait for another process's lock (CTDATA_LOCK_WAIT_SECONDS).",
+    )
+    readers_copy: str = Field(
+        default="",
+        description="The published copy readers should open instead (CTDATA_PUBLISH_DIR).",
+    )
 
     @contextmanager
     def get_connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         path = Path(self.database)
         action = "read the database" if read_only else "write the database"
         with failing_clearly(action, path, os_errors=False, writing=not read_only):
-            conn = connect(path, read_only=read_only)
+            try:
+                conn = connect(path, read_only=read_only, lock_wait_seconds=self.lock_wait_seconds)
+            except WarehouseLocked as locked:
+                raise storage_failure(
+                    action, path, locked.reason(self.readers_copy), writing=not read_only
+                ) from None
             try:
                 yield conn
             finally:
@@ -62,21 +77,91 @@ def check_database_name(path: Path) -> None:
         )
 
 
-def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the file, waiting (with backoff) while another process holds its lock."""
+class WarehouseLocked(Exception):
+    """Another process held the file's lock for longer than the wait allowed."""
+
+    def __init__(self, error: duckdb.Error, waited: float) -> None:
+        super().__init__(str(error))
+        self.waited = waited
+        self.holder = lock_holder(str(error))
+
+    def reason(self, readers_copy: str = "") -> str:
+        """Why, who, and what to do, in one line (the run's failure, the command's stderr)."""
+        holder = f": {self.holder}" if self.holder else ""
+        readers = (
+            f"; readers should open the published copy {readers_copy} instead, which never "
+            "blocks the night"
+            if readers_copy
+            else ""
+        )
+        return (
+            f"another program held its lock throughout the {self.waited:g} s waited "
+            f"(CTDATA_LOCK_WAIT_SECONDS){holder}. Close that program's connection to the file "
+            f"and run again{readers}"
+        )
+
+
+# DuckDB's words for a lock another process holds: "Conflicting lock is held in <program>
+# (PID <n>) by user <name>" (the user part only when DuckDB can tell).
+_LOCK_HOLDER = re.compile(
+    r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)"
+    r"(?: by user (?P<user>[^\s.]+))?"
+)
+_MAX_COMMAND_LINE = 200
+
+
+def lock_holder(message: str) -> str | None:
+    """Who holds the lock, from DuckDB's message: '<program> (PID n, user u) running "<its
+    command line>"' (the command line when /proc lets us read it), or None if it does not say."""
+    found = _LOCK_HOLDER.search(message)
+    if found is None:
+        return None
+    pid = found["pid"]
+    who = f"PID {pid}" + (f", user {found['user']}" if found["user"] else "")
+    holder = f"{found['program']} ({who})"
+    command_line = _command_line(int(pid))
+    return f'{holder} running "{command_line}"' if command_line else holder
+
+
+def _command_line(pid: int) -> str | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # gone already, another machine's PID, or not Linux
+        return None
+    text = " ".join(part for part in raw.decode("utf-8", "replace").split("\0") if part)
+    # The holder's own arguments could carry the app token; it never reaches a message.
+    token = os.environ.get("SOCRATA_APP_TOKEN")
+    if token:
+        text = text.replace(token, "[redacted]")
+    text = " ".join(text.split())
+    if len(text) > _MAX_COMMAND_LINE:
+        text = text[: _MAX_COMMAND_LINE - 1] + "…"
+    return text or None
+
+
+def connect(
+    path: Path, read_only: bool = False, lock_wait_seconds: float = LOCK_WAIT_SECONDS
+) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting (with backoff) while another process holds its lock, at most
+    `lock_wait_seconds`; then raise WarehouseLocked naming the holder."""
     check_database_name(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(_is_lock_conflict),
-        stop=tenacity.stop_after_delay(LOCK_WAIT_SECONDS),
+        stop=tenacity.stop_after_delay(lock_wait_seconds),
         wait=tenacity.wait_exponential(multiplier=0.05, max=5),
         reraise=True,
     )
     # A new file in DuckDB's storage format 1.2 (readable by DuckDB 1.2 and later), which can
     # compress the raw records with zstd; an existing file keeps the format it has.
     config = {} if read_only else {"storage_compatibility_version": STORAGE_VERSION}
-    conn = retrying(duckdb.connect, str(path), read_only=read_only, config=config)
+    try:
+        conn = retrying(duckdb.connect, str(path), read_only=read_only, config=config)
+    except duckdb.IOException as error:
+        if not _is_lock_conflict(error):
+            raise
+        raise WarehouseLocked(error, lock_wait_seconds) from None
     conn.execute("SET TimeZone = 'UTC'")
     return conn
 

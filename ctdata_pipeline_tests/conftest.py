@@ -25,6 +25,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "CTDATA_DEPLOYMENT",
         "CTDATA_HARVEST_RETRIES",
         "CTDATA_HARVEST_RETRY_DELAY",
+        "CTDATA_PUBLISH_DIR",
+        "CTDATA_LOCK_WAIT_SECONDS",
     ):
         monkeypatch.delenv(name, raising=False)
 

@@ -61,6 +61,7 @@ ASSET_GROUPS = {
     "stale_datasets": "board",
     "agency_scorecard": "board",
     "catalog_changes": "board",
+    "board_readers_copy": "board",
     "board_report": "report",
 }
 
@@ -484,7 +485,8 @@ class History:
     @classmethod
     def copied_from(cls, template: Path, folder: Path, last_night: date) -> History:
         for part in ("data", "reports"):
-            shutil.copytree(template / part, folder / part)
+            # Links kept: the readers' copy's `current` is a symlink.
+            shutil.copytree(template / part, folder / part, symlinks=True)
         db_path = folder / "data" / "ctdata.duckdb"
         contents = database_contents(db_path)
         assert contents is not None

@@ -107,11 +107,12 @@ def test_ctdata_nightly_harvests_tonight_and_records_the_runs(tmp_path):
         )
     assert completed.returncode == 0, completed.stderr[-3000:]
     tonight = today_in_new_york()
-    assert completed.stdout.splitlines()[-4:] == [
+    assert completed.stdout.splitlines()[-5:] == [
         f"{tonight} ct: ok",
         f"{tonight} hub: ok",
         f"{tonight} report: ok",
         f"Report:        {tmp_path / 'reports' / tonight.isoformat() / 'report.html'}",
+        f"Readers' copy: {tmp_path / 'data' / 'published' / 'ctdata_board.duckdb'}",
     ]
     assert (tmp_path / "reports" / "latest" / "report.html").exists()
     assert snapshots(tmp_path / "data" / "ctdata.duckdb") == [

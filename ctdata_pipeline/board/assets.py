@@ -1,14 +1,21 @@
 """The board tables as assets: the work lists, the agency scorecard, the catalog's changes."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from ctdata_pipeline.board.publish import BoardInconsistent, publish_night
-from ctdata_pipeline.metadata import OWNERS, column_schema
+from ctdata_pipeline.board.readers_copy import CURRENT, board_relations, publish_readers_copy
+from ctdata_pipeline.failures import failing_clearly
+from ctdata_pipeline.metadata import OWNERS, column_schema, markdown_table
 from ctdata_pipeline.metrics.assets import ASSESSMENTS, PLAN_METRICS
-from ctdata_pipeline.partitions import night_and_portal
+from ctdata_pipeline.partitions import expected_by, night_and_portal, nightly_date
+from ctdata_pipeline.report.assets import REPORT_AUTOMATION, nothing_stored_failure
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
+
+READERS_COPY = dg.AssetKey("board_readers_copy")
 
 NIGHT = {
     "snapshot_date": ("DATE", "The night (New York date of the harvest)."),
@@ -141,3 +148,76 @@ def build_board_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
             yield dg.MaterializeResult(asset_key=table, metadata={"dagster/row_count": rows})
 
     return [publish_board_tables]
+
+
+class ReadersCopyFolder(dg.ConfigurableResource):
+    """Where the readers' copy of the board tables is published (CTDATA_PUBLISH_DIR)."""
+
+    directory: str = Field(description="Publish folder (CTDATA_PUBLISH_DIR).")
+
+    def path(self) -> Path:
+        return Path(self.directory)
+
+
+def build_readers_copy_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        key=READERS_COPY,
+        group_name="board",
+        partitions_def=daily,
+        deps=[PLAN_METRICS, *TABLES],
+        kinds={"duckdb", "parquet"},
+        owners=OWNERS,
+        tags={"layer": "board"},
+        # It only reads the warehouse, but a read-only open still waits for a writer's lock.
+        pool=DUCKDB_POOL,
+        automation_condition=REPORT_AUTOMATION,
+        freshness_policy=expected_by(5),
+    )
+    def board_readers_copy(
+        context: dg.AssetExecutionContext,
+        warehouse: DuckDBWarehouse,
+        readers_copy: ReadersCopyFolder,
+    ) -> dg.MaterializeResult:
+        """The board tables for everyone who reads them with a tool (the DuckDB CLI, DBeaver,
+        a notebook, a BI dashboard): every night of every board table, and the metric trends,
+        as one read-only DuckDB file (CTDATA_PUBLISH_DIR/ctdata_board.duckdb, the same
+        `board.*` names as the warehouse) and a Parquet file per table (in `current/`). It is
+        replaced whole after every night, so a reader sees the previous night or the new one,
+        never half, and a reader holding it open never stops the nightly job."""
+        night = nightly_date(context.partition_key)
+        nothing_stored = nothing_stored_failure(warehouse.database)
+        if not Path(warehouse.database).exists():
+            raise nothing_stored
+        folder = readers_copy.path()
+        with (
+            warehouse.get_connection(read_only=True) as conn,
+            failing_clearly("publish the readers' copy in", folder),
+        ):
+            if "plan_metrics" not in board_relations(conn):
+                raise nothing_stored
+            published = publish_readers_copy(conn, folder, night)
+        context.log.info(
+            f"Readers' copy of {night}: {published.database} "
+            f"({published.database_bytes:,} bytes), Parquet in {published.folder}"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(published.database)),
+                "parquet_folder": dg.MetadataValue.path(str(folder / CURRENT)),
+                "version": published.folder.name,
+                "database_bytes": published.database_bytes,
+                "parquet_bytes": sum(published.parquet_bytes.values()),
+                "tables": dg.MetadataValue.md(
+                    markdown_table(
+                        ["table", "rows", "Parquet bytes"],
+                        [
+                            [table, f"{rows:,}", f"{published.parquet_bytes[table]:,}"]
+                            for table, rows in published.rows.items()
+                        ],
+                    )
+                ),
+                **{f"rows: {table}": rows for table, rows in published.rows.items()},
+            }
+        )
+
+    return [board_readers_copy]

@@ -67,11 +67,7 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         workbook, and every board table as CSV, in CTDATA_REPORT_DIR/<night>/ (with latest/ and
         an index of every night)."""
         night = nightly_date(context.partition_key)
-        nothing_stored = dg.Failure(
-            description=f"no night is stored in {warehouse.database} yet: nothing to "
-            "report (see the portals' runs for why)",
-            allow_retries=False,
-        )
+        nothing_stored = nothing_stored_failure(warehouse.database)
         # A first night whose every portal failed leaves no file, or one without board tables.
         if not Path(warehouse.database).exists():
             raise nothing_stored
@@ -100,6 +96,16 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         )
 
     return [board_report]
+
+
+def nothing_stored_failure(database: str) -> dg.Failure:
+    """A night whose every portal failed before anything was ever stored: what the report (and
+    the readers' copy, in the same words, since either may fail first) says."""
+    return dg.Failure(
+        description=f"no night is stored in {database} yet: nothing to report (see the "
+        "portals' runs for why)",
+        allow_retries=False,
+    )
 
 
 def board_tables_exist(conn: duckdb.DuckDBPyConnection) -> bool:
