@@ -7,6 +7,7 @@ import os
 import dagster as dg
 
 from ctdata_pipeline.alerts import run_failure_alert
+from ctdata_pipeline.backup.assets import BackupFolder, build_backup_assets
 from ctdata_pipeline.board.assets import build_board_assets
 from ctdata_pipeline.catalog.assets import build_catalog_assets
 from ctdata_pipeline.demo.portals import demo_portal_file
@@ -48,6 +49,7 @@ def build_definitions(
     [compute_plan_metrics] = build_metric_assets(partitions, catalog_snapshot)
     [publish_board_tables] = build_board_assets(partitions)
     [board_report] = build_report_assets(nightly_dates())
+    [warehouse_backup] = build_backup_assets(nightly_dates())
     nightly_assets = [
         harvested_catalog,
         catalog_snapshot,
@@ -56,19 +58,20 @@ def build_definitions(
     ]
     nightly_job = build_nightly_job(nightly_assets)
     return dg.Definitions(
-        assets=[*nightly_assets, board_report],
+        assets=[*nightly_assets, board_report, warehouse_backup],
         jobs=[
             nightly_job,
             build_recompute_job([compute_plan_metrics, publish_board_tables]),
-            build_report_job(board_report),
+            build_report_job(board_report, warehouse_backup),
         ],
         schedules=[build_nightly_schedule(nightly_job)],
-        sensors=[build_report_sensor(board_report), run_failure_alert],
+        sensors=[build_report_sensor(board_report, warehouse_backup), run_failure_alert],
         resources={
             "reports": ReportFolder(directory=str(settings.report_dir)),
             "portal_client": portal_client,
             "staging": HarvestStaging(directory=str(settings.staging_dir)),
             "warehouse": DuckDBWarehouse(database=str(settings.db_path)),
+            "backups": BackupFolder(directory=str(settings.backups), keep=settings.backup_keep),
         },
     )
 

@@ -39,21 +39,29 @@ def build_recompute_job(
     )
 
 
-def build_report_job(report: dg.AssetsDefinition) -> dg.UnresolvedAssetJobDefinition:
+def build_report_job(
+    report: dg.AssetsDefinition, *after_report: dg.AssetsDefinition
+) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         name=REPORT_JOB,
-        selection=dg.AssetSelection.assets(report),
-        description="Write a night's Board report from the board tables of every portal.",
+        selection=dg.AssetSelection.assets(report, *after_report),
+        description=(
+            "Write a night's Board report from the board tables of every portal, then back "
+            "the warehouse up."
+        ),
         tags={"ctdata/job": "report"},
     )
 
 
-def build_report_sensor(report: dg.AssetsDefinition) -> dg.AutomationConditionSensorDefinition:
+def build_report_sensor(
+    report: dg.AssetsDefinition, *after_report: dg.AssetsDefinition
+) -> dg.AutomationConditionSensorDefinition:
     """Evaluates the report's automation condition: tonight's report is written once every
-    portal's run has finished. Running by default, like the schedule."""
+    portal's run has finished, and the assets after it (the backup) once it is. Running by
+    default, like the schedule."""
     return dg.AutomationConditionSensorDefinition(
         REPORT_SENSOR,
-        target=dg.AssetSelection.assets(report),
+        target=dg.AssetSelection.assets(report, *after_report),
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=60,
         description="Writes tonight's Board report when the portals' nightly runs are done.",

@@ -21,6 +21,10 @@ class Settings:
     # A harvest that fails for a reason worth retrying (network, a 5xx) is tried again later.
     harvest_retries: int = 2
     harvest_retry_delay_seconds: float = 300.0
+    # Backups of the DuckDB file (CTDATA_BACKUP_DIR; default backups/ beside it) and how many
+    # are kept (CTDATA_BACKUP_KEEP, parsed by backup/retention.py).
+    backup_dir: Path | None = None
+    backup_keep: str = ""
 
     @classmethod
     def from_env(cls, cwd: Path | None = None) -> Settings:
@@ -35,7 +39,13 @@ class Settings:
             staging_dir=_path_from_env("CTDATA_STAGING_DIR", db_path.parent / "staging", cwd),
             harvest_retries=int(os.environ.get("CTDATA_HARVEST_RETRIES", "2")),
             harvest_retry_delay_seconds=float(os.environ.get("CTDATA_HARVEST_RETRY_DELAY", "300")),
+            backup_dir=_path_from_env("CTDATA_BACKUP_DIR", db_path.parent / "backups", cwd),
+            backup_keep=os.environ.get("CTDATA_BACKUP_KEEP", ""),
         )
+
+    @property
+    def backups(self) -> Path:
+        return self.backup_dir or self.db_path.parent / "backups"
 
     def load_portals(self) -> PortalFile:
         return load_portal_file(self.portals_file)

@@ -25,6 +25,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "CTDATA_DEPLOYMENT",
         "CTDATA_HARVEST_RETRIES",
         "CTDATA_HARVEST_RETRY_DELAY",
+        "CTDATA_BACKUP_DIR",
+        "CTDATA_BACKUP_KEEP",
     ):
         monkeypatch.delenv(name, raising=False)
 

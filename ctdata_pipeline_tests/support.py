@@ -62,6 +62,7 @@ ASSET_GROUPS = {
     "agency_scorecard": "board",
     "catalog_changes": "board",
     "board_report": "report",
+    "warehouse_backup": "backup",
 }
 
 # NYC Open Data: a real Socrata portal whose custom-metadata keys differ from data.ct.gov's.
