@@ -17,6 +17,7 @@ import pytest
 from ctdata_pipeline.backup.assets import BACKUP
 from ctdata_pipeline.backup.folder import apply_retention, backup_name, list_backups
 from ctdata_pipeline.backup.retention import KeepPolicy, RetentionError
+from ctdata_pipeline.code_location import definitions_from_env
 from ctdata_pipeline.jobs import REPORT_JOB
 from ctdata_pipeline.schema_version import SCHEMA_VERSION, stored_schema_version
 from ctdata_pipeline_tests.support import (
@@ -191,6 +192,26 @@ def test_ctdata_backup_takes_one_now_and_applies_the_keep_rule(history):
     assert refused.returncode == 1
     assert refused.stderr.startswith("ctdata backup: CTDATA_BACKUP_KEEP='daily=lots': ")
     assert len(refused.stderr.splitlines()) == 1
+
+
+def test_the_report_sensor_backs_up_after_each_night_s_report(instance, today):
+    """The daemon's path: `report_automation` requests the backup of a night once that night's
+    report is materialized, and not before."""
+    defs = definitions_from_env()
+    target = dg.AssetSelection.assets("board_report", "warehouse_backup")
+    result = dg.evaluate_automation_conditions(defs, instance, asset_selection=target)
+    assert result.get_num_requested(BACKUP) == 0
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization("board_report", partition=today.isoformat())
+    )
+    result = dg.evaluate_automation_conditions(
+        defs, instance, asset_selection=target, cursor=result.cursor
+    )
+    assert result.get_requested_partitions(BACKUP) == {today.isoformat()}
+    result = dg.evaluate_automation_conditions(
+        defs, instance, asset_selection=target, cursor=result.cursor
+    )
+    assert result.get_num_requested(BACKUP) == 0  # once per report
 
 
 # --- restore refusals --------------------------------------------------------------------
