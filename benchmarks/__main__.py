@@ -39,7 +39,7 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["harvest", "metrics", "storage", "nightly", "report"],
+        choices=["harvest", "metrics", "storage", "nightly", "report", "backup"],
         help="measure only these lines",
     )
     parser.add_argument("--work-dir", type=Path, help="keep the databases here (default: temp)")
@@ -48,7 +48,9 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
     options.nights = options.nights or (30 if options.quick else 365)
     options.metric_size = options.metric_size or (10_000 if options.quick else 100_000)
     options.repeats = options.repeats or 3
-    options.only = set(options.only or ["harvest", "metrics", "storage", "nightly", "report"])
+    options.only = set(
+        options.only or ["harvest", "metrics", "storage", "nightly", "report", "backup"]
+    )
     return options
 
 
@@ -175,6 +177,29 @@ def measure_storage(options: argparse.Namespace, work: Path, table: Table) -> No
     table.storage(size, nights, storage)
 
 
+def measure_backup(options: argparse.Namespace, work: Path, table: Table) -> None:
+    """`ctdata backup` on a year (`nights`) of a `storage_size` catalog with every night's
+    metrics and board tables, against EXPORT DATABASE and COPY FROM DATABASE."""
+    size, nights = options.storage_size, options.nights
+    db = work / "backup-year.duckdb"
+    say(f"backup {size_text(size)}: storing tonight and synthesizing {nights} nights")
+    prepared = run_step(
+        "prepare_backup_year",
+        {"size": size, "nights": nights, "night": NIGHT.isoformat(), "db": str(db)},
+    )
+    say(f"backup: prepared in {prepared.seconds:.0f} s")
+    runs = Runs()
+    for attempt in range(options.repeats):
+        say(f"backup {size_text(size)}: run {attempt + 1} of {options.repeats}")
+        arguments = {
+            "db": str(db),
+            "backups": str(work / "backups"),
+            "alternatives": str(work / "backup-alternatives"),
+        }
+        run_step("backup_warehouse", arguments, runs)
+    table.backup(size, nights, runs)
+
+
 def measure_nightly(options: argparse.Namespace, work: Path, table: Table) -> None:
     """`ctdata nightly` end to end on a live-looking 3k-asset portal, and Dagster's share."""
     catalog = BenchCatalog(NIGHTLY_ASSETS, NIGHT)
@@ -242,6 +267,7 @@ def main(argv: list[str] | None = None) -> None:
         ("metrics", measure_metrics),
         ("storage", measure_storage),
         ("nightly", measure_nightly),
+        ("backup", measure_backup),
     ]
     try:
         for name, measure in lines:

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from benchmarks.history import prepare_metric_dbs
+from benchmarks.history import prepare_backup_year, prepare_metric_dbs
 from benchmarks.steps import STEPS
 
 
@@ -17,7 +17,11 @@ def main(argv: list[str]) -> None:
     # sodapy warns about the missing app token on every client: not news in a benchmark.
     logging.disable(logging.WARNING)
     step, arguments, out = argv[1], json.loads(argv[2]), Path(argv[3])
-    steps = {**STEPS, "prepare_metric_dbs": prepare_metric_dbs}
+    steps = {
+        **STEPS,
+        "prepare_metric_dbs": prepare_metric_dbs,
+        "prepare_backup_year": prepare_backup_year,
+    }
     result = steps[step](**arguments)
     out.write_text(json.dumps(result), encoding="utf-8")
 

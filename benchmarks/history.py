@@ -111,3 +111,51 @@ def prepare_metric_dbs(
     stored = conn.execute("SELECT count(*) FROM catalog.snapshots").fetchone()[0]
     conn.close()
     return {"seconds": time.perf_counter() - started, "nights": stored, "datasets": report.in_scope}
+
+
+# Every table keyed by night gets tonight's rows again for each synthesized night before it, so
+# a year's database holds a year of work lists, assessments and scorecards, not one night's.
+SYNTH_NIGHTLY_ROWS = """
+INSERT INTO {table} BY NAME
+SELECT * EXCLUDE (n) REPLACE ((snapshot_date - n) AS snapshot_date)
+FROM {table}
+CROSS JOIN (SELECT range::INTEGER AS n FROM range(1, $nights))
+WHERE snapshot_date = $night AND portal = $portal
+ORDER BY 1
+"""
+NIGHTLY_TABLES = (
+    "metrics.datasets",
+    "board.missing_metadata",
+    "board.stale_datasets",
+    "board.agency_scorecard",
+    "board.catalog_changes",
+)
+
+
+def prepare_backup_year(size: int, nights: int, night: str, db: str) -> dict[str, Any]:
+    """A year (`nights`) of a `size`-asset catalog in `db`, for the backup line: tonight stored,
+    assessed and published for real; the nights before it synthesized as above, with every
+    night's metrics, assessments and board rows."""
+    from ctdata_pipeline.board.publish import publish_night
+    from ctdata_pipeline.catalog.version_runs import rebuild_version_runs
+    from ctdata_pipeline.metrics.compute import compute_night
+    from ctdata_pipeline.warehouse import connect
+
+    started = time.perf_counter()
+    tonight = date.fromisoformat(night)
+    catalog = BenchCatalog(size, tonight)
+    conn = connect(Path(db))
+    store_records_as_night(conn, catalog.records, tonight, min_ratio=None)
+    del catalog
+    parameters = {"night": tonight, "portal": PORTAL_NAME, "nights": nights}
+    _run(conn, SYNTH_VERSIONS, parameters)
+    rebuild_version_runs(conn, PORTAL_NAME)
+    compute_night(conn, bench_portal(), tonight)
+    publish_night(conn, PORTAL_NAME, tonight)
+    _run(conn, SYNTH_METRICS, parameters)
+    for table in NIGHTLY_TABLES:
+        _run(conn, SYNTH_NIGHTLY_ROWS.format(table=table), parameters)
+    conn.execute("CHECKPOINT")
+    stored = conn.execute("SELECT count(*) FROM catalog.snapshots").fetchone()[0]
+    conn.close()
+    return {"seconds": time.perf_counter() - started, "nights": stored}

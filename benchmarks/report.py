@@ -233,6 +233,45 @@ class Table:
             f"{size:,} assets; one run (sizes do not vary between runs)."
         )
 
+    def backup(self, size: int, nights: int, runs: Runs) -> None:
+        """The backup (checkpointed copy, checked) against EXPORT DATABASE to Parquet."""
+        label = f"{size // 1000}k, {runs.first('snapshots')} nights"
+        check = seconds_text(runs.median("check_seconds"))
+        self.rows += [
+            Row(
+                "backup",
+                label,
+                "wall",
+                f"{seconds_text(runs.seconds)} (check {check})",
+                seconds_text(runs.median("export_seconds")),
+                ratio_text(runs.median("export_seconds") / runs.seconds),
+            ),
+            Row(
+                "",
+                "",
+                "backup size",
+                f"{bytes_text(runs.first('bytes'))} (the file)",
+                bytes_text(runs.first("export_bytes")),
+            ),
+            Row("", "", "skip test", seconds_text(runs.median("fingerprint_seconds"))),
+            Row("", "", "restore's check", seconds_text(runs.median("restore_check_seconds"))),
+        ]
+        imported = (
+            f"its IMPORT DATABASE failed ({runs.first('import_error')})"
+            if runs.first("import_error")
+            else f"its IMPORT DATABASE took {seconds_text(runs.median('import_seconds'))}"
+        )
+        self.notes.append(
+            f"backup: `ctdata backup`'s work on {nights} nights of a {size:,}-asset catalog "
+            "(every night's metrics and board rows, synthesized as for the metric lines): "
+            "CHECKPOINT, copy the file while holding it, then every "
+            "check of `ctdata check` on the copy (included in wall); skip test = the content "
+            "fingerprint the nightly asset compares with the newest backup's. Naive = EXPORT "
+            f"DATABASE (FORMAT parquet); {imported}. COPY FROM DATABASE into a new file: "
+            f"{seconds_text(runs.median('copy_from_seconds'))}, "
+            f"{bytes_text(runs.first('copy_from_bytes'))}."
+        )
+
     def nightly(
         self, assets: int, walls: list[float], peaks: list[int], steps: list[float]
     ) -> None:

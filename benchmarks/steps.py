@@ -355,6 +355,75 @@ def storage_history(
     }
 
 
+def backup_warehouse(db: str, backups: str, alternatives: str) -> dict[str, Any]:
+    """`ctdata backup`'s work on `db` (checkpoint, copy, check the copy, retention), the test
+    the nightly asset makes before it (the warehouse's content fingerprint), the check
+    `ctdata restore` runs on the backup; and the two alternatives measured against the copy:
+    EXPORT DATABASE to Parquet (with the IMPORT a restore would need) and COPY FROM DATABASE."""
+    import shutil
+
+    from ctdata_pipeline.backup.restore import check_backup
+    from ctdata_pipeline.backup.retention import KeepPolicy
+    from ctdata_pipeline.backup.take import take_backup
+    from ctdata_pipeline.board.verify import content_fingerprint
+    from ctdata_pipeline.warehouse import connect
+
+    source = Path(db)
+    taken = take_backup(source, Path(backups), KeepPolicy())
+    started = time.perf_counter()
+    conn = connect(source, read_only=True)
+    content_fingerprint(conn)
+    conn.close()
+    fingerprint_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    check_backup(taken.backup.path)
+    restore_check_seconds = time.perf_counter() - started
+
+    work = Path(alternatives)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    started = time.perf_counter()
+    conn = connect(source)
+    conn.execute(f"EXPORT DATABASE '{work / 'export'}' (FORMAT parquet)")
+    conn.close()
+    export_seconds = time.perf_counter() - started
+    export_bytes = sum(path.stat().st_size for path in (work / "export").iterdir())
+    started = time.perf_counter()
+    imported = connect(work / "imported.duckdb")
+    try:
+        imported.execute(f"IMPORT DATABASE '{work / 'export'}'")
+        import_error = ""
+    except duckdb.Error as error:
+        import_error = str(error).splitlines()[0]
+    finally:
+        imported.close()
+    import_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    conn = connect(source)
+    conn.execute(f"ATTACH '{work / 'copied.duckdb'}' AS copied (STORAGE_VERSION 'v1.2.0')")
+    conn.execute(f'COPY FROM DATABASE "{source.stem}" TO copied')
+    conn.execute("DETACH copied")
+    conn.close()
+    copy_from_seconds = time.perf_counter() - started
+    copy_from_bytes = (work / "copied.duckdb").stat().st_size
+    shutil.rmtree(work)
+    return {
+        "seconds": taken.manifest.seconds,
+        "check_seconds": taken.manifest.check_seconds,
+        "bytes": taken.manifest.bytes,
+        "warehouse_bytes": source.stat().st_size,
+        "snapshots": taken.manifest.snapshots,
+        "fingerprint_seconds": fingerprint_seconds,
+        "restore_check_seconds": restore_check_seconds,
+        "export_seconds": export_seconds,
+        "export_bytes": export_bytes,
+        "import_seconds": import_seconds,
+        "import_error": import_error,
+        "copy_from_seconds": copy_from_seconds,
+        "copy_from_bytes": copy_from_bytes,
+    }
+
+
 STEPS = {
     "pipeline_harvest": pipeline_harvest,
     "naive_harvest": naive_harvest,
@@ -363,6 +432,7 @@ STEPS = {
     "naive_metrics": naive_metrics,
     "report_trends": report_trends,
     "storage_history": storage_history,
+    "backup_warehouse": backup_warehouse,
 }
 
 

@@ -17,10 +17,15 @@ import dagster as dg
 import duckdb
 from filelock import FileLock
 
-from ctdata_pipeline.board.verify import MAX_DETAILS, verify
+from ctdata_pipeline.backup.folder import newest_backup
+from ctdata_pipeline.backup.restore import RestoreRefused, restore_backup
+from ctdata_pipeline.backup.retention import KeepPolicy, RetentionError
+from ctdata_pipeline.backup.take import BackupRefused, take_backup
+from ctdata_pipeline.board.verify import MAX_DETAILS, WarehouseDamaged, verify_file
 from ctdata_pipeline.catalog.importer import ImportRefused, import_archive
 from ctdata_pipeline.code_location import demo_definitions, live_definitions
 from ctdata_pipeline.demo.generator import DEMO_NIGHTS
+from ctdata_pipeline.failures import failing_clearly
 from ctdata_pipeline.jobs import NIGHTLY_JOB, RECOMPUTE_JOB, REPORT_JOB
 from ctdata_pipeline.partitions import night_key, today_in_new_york
 from ctdata_pipeline.portals import PortalFileError
@@ -402,8 +407,11 @@ def check() -> None:
     settings = Settings.from_env()
     if not settings.db_path.exists():
         _fail(f"ctdata check: no database at {settings.db_path} (CTDATA_DB)", 2)
-    with database(settings.db_path, read_only=True) as conn:
-        found = verify(conn)
+    try:
+        with failing_clearly("read the database", settings.db_path, writing=False):
+            found = verify_file(settings.db_path)
+    except WarehouseDamaged as damage:
+        _fail(f"ctdata check: FAIL {damage}; {_restore_hint(settings)}", 1)
     nights = f"{found.first_night} to {found.last_night}" if found.snapshots else "none"
     click.echo(
         f"{settings.db_path}: {found.snapshots} snapshots of {len(found.portals)} portal(s) "
@@ -418,6 +426,57 @@ def check() -> None:
     if found.problems:
         _fail(f"ctdata check: {found.problems} problem(s) found in {settings.db_path}", 1)
     click.echo("ctdata check: no problems found")
+
+
+def _restore_hint(settings: Settings) -> str:
+    newest = newest_backup(settings.backups, settings.db_path)
+    if newest is None:
+        return f"no backup to restore in {settings.backups} (CTDATA_BACKUP_DIR)"
+    return f"to put the newest backup back: ctdata restore {newest.path}"
+
+
+@main.command()
+def backup() -> None:
+    """Back the warehouse (CTDATA_DB) up now into CTDATA_BACKUP_DIR: a checkpointed copy of the
+    file, checked like `ctdata check`, named by the time it was taken; then apply the retention
+    rule (CTDATA_BACKUP_KEEP)."""
+    settings = Settings.from_env()
+    try:
+        policy = KeepPolicy.parse(settings.backup_keep)
+        with failing_clearly("write the backup in", settings.backups, writing=False):
+            taken = take_backup(settings.db_path, settings.backups, policy)
+    except (RetentionError, BackupRefused) as refusal:
+        _fail(f"ctdata backup: {refusal}", 1)
+    manifest = taken.manifest
+    click.echo(
+        f"ctdata backup: {taken.backup.path} ({manifest.bytes:,} bytes, "
+        f"{manifest.snapshots} snapshots, nights to {manifest.last_night or 'none'}) "
+        f"in {manifest.seconds:.2f}s"
+    )
+    deleted = ", ".join(b.path.name for b in taken.deleted) or "none"
+    click.echo(f"retention {policy.describe()}: {len(taken.kept)} kept, deleted: {deleted}")
+
+
+@main.command()
+@click.argument("backup_file", metavar="BACKUP", type=click.Path(path_type=Path))
+def restore(backup_file: Path) -> None:
+    """Put a backup in place of the warehouse (CTDATA_DB): check it first, read-only, as
+    `ctdata check` does (a damaged backup, or one from a newer schema, is refused and nothing
+    changes), keep the current file aside beside it, then swap the backup in atomically."""
+    settings = Settings.from_env()
+    try:
+        with failing_clearly("restore into", settings.db_path):
+            restored = restore_backup(backup_file, settings.db_path)
+    except RestoreRefused as refusal:
+        _fail(f"ctdata restore: refused, {refusal}; {settings.db_path} is unchanged", 1)
+    found = restored.found
+    nights = f"{found.first_night} to {found.last_night}" if found.snapshots else "none"
+    click.echo(
+        f"ctdata restore: {settings.db_path} now holds {backup_file}: {found.snapshots} "
+        f"snapshots of {', '.join(found.portals) or 'no portal'}, nights {nights}"
+    )
+    if restored.aside:
+        click.echo(f"the file it replaced is kept at {restored.aside}")
 
 
 def _print_demo_snapshots(db_path: Path, portals: list[str], nights: list[date]) -> None:

@@ -7,6 +7,7 @@ import os
 import dagster as dg
 
 from ctdata_pipeline.alerts import run_failure_alert
+from ctdata_pipeline.backup.assets import BackupFolder, build_backup_assets
 from ctdata_pipeline.board.assets import (
     ReadersCopyFolder,
     build_board_assets,
@@ -52,6 +53,7 @@ def build_definitions(
     [publish_board_tables] = build_board_assets(partitions)
     [board_report] = build_report_assets(nightly_dates())
     [board_readers_copy] = build_readers_copy_assets(nightly_dates())
+    [warehouse_backup] = build_backup_assets(nightly_dates())
     nightly_assets = [
         harvested_catalog,
         catalog_snapshot,
@@ -59,21 +61,24 @@ def build_definitions(
         publish_board_tables,
     ]
     nightly_job = build_nightly_job(nightly_assets)
+    # What follows a night, once every portal's run is done (report_job, report_automation).
+    after_night = [board_report, board_readers_copy, warehouse_backup]
     return dg.Definitions(
-        assets=[*nightly_assets, board_report, board_readers_copy],
+        assets=[*nightly_assets, *after_night],
         jobs=[
             nightly_job,
             build_recompute_job([compute_plan_metrics, publish_board_tables]),
-            build_report_job([board_report, board_readers_copy]),
+            build_report_job(after_night),
         ],
         schedules=[build_nightly_schedule(nightly_job)],
-        sensors=[build_report_sensor([board_report, board_readers_copy]), run_failure_alert],
+        sensors=[build_report_sensor(after_night), run_failure_alert],
         resources={
             "reports": ReportFolder(directory=str(settings.report_dir)),
             "portal_client": portal_client,
             "staging": HarvestStaging(directory=str(settings.staging_dir)),
             "readers_copy": ReadersCopyFolder(directory=str(settings.published_dir)),
             "warehouse": settings.warehouse(),
+            "backups": BackupFolder(directory=str(settings.backups), keep=settings.backup_keep),
         },
     )
 

@@ -46,8 +46,8 @@ def build_report_job(
         name=REPORT_JOB,
         selection=dg.AssetSelection.assets(*assets),
         description=(
-            "After a night: write its Board report from the board tables of every portal, and "
-            "publish the readers' copy of the board tables."
+            "After a night: write its Board report from the board tables of every portal, "
+            "publish the readers' copy of the board tables, then back the warehouse up."
         ),
         tags={"ctdata/job": "report"},
     )
@@ -56,9 +56,9 @@ def build_report_job(
 def build_report_sensor(
     assets: Sequence[dg.AssetsDefinition],
 ) -> dg.AutomationConditionSensorDefinition:
-    """Evaluates the automation condition of what follows a night (the report, the readers'
-    copy): each runs once every portal's run has finished. Running by default, like the
-    schedule."""
+    """Evaluates the automation condition of what follows a night: the report and the readers'
+    copy run once every portal's run has finished, the backup once the report is written.
+    Running by default, like the schedule."""
     return dg.AutomationConditionSensorDefinition(
         REPORT_SENSOR,
         target=dg.AssetSelection.assets(*assets),

@@ -27,6 +27,10 @@ class Settings:
     # None: `published/` beside the DuckDB file.
     publish_dir: Path | None = None
     lock_wait_seconds: float = LOCK_WAIT_SECONDS
+    # Backups of the DuckDB file (CTDATA_BACKUP_DIR; default backups/ beside it) and how many
+    # are kept (CTDATA_BACKUP_KEEP, parsed by backup/retention.py).
+    backup_dir: Path | None = None
+    backup_keep: str = ""
 
     @classmethod
     def from_env(cls, cwd: Path | None = None) -> Settings:
@@ -41,6 +45,8 @@ class Settings:
             staging_dir=_path_from_env("CTDATA_STAGING_DIR", db_path.parent / "staging", cwd),
             harvest_retries=int(os.environ.get("CTDATA_HARVEST_RETRIES", "2")),
             harvest_retry_delay_seconds=float(os.environ.get("CTDATA_HARVEST_RETRY_DELAY", "300")),
+            backup_dir=_path_from_env("CTDATA_BACKUP_DIR", db_path.parent / "backups", cwd),
+            backup_keep=os.environ.get("CTDATA_BACKUP_KEEP", ""),
             publish_dir=_path_from_env("CTDATA_PUBLISH_DIR", db_path.parent / "published", cwd),
             lock_wait_seconds=float(
                 os.environ.get("CTDATA_LOCK_WAIT_SECONDS", str(LOCK_WAIT_SECONDS))
@@ -64,6 +70,10 @@ class Settings:
             lock_wait_seconds=self.lock_wait_seconds,
             readers_copy=str(self.published_database),
         )
+
+    @property
+    def backups(self) -> Path:
+        return self.backup_dir or self.db_path.parent / "backups"
 
     def load_portals(self) -> PortalFile:
         return load_portal_file(self.portals_file)

@@ -27,6 +27,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "CTDATA_HARVEST_RETRY_DELAY",
         "CTDATA_PUBLISH_DIR",
         "CTDATA_LOCK_WAIT_SECONDS",
+        "CTDATA_BACKUP_DIR",
+        "CTDATA_BACKUP_KEEP",
     ):
         monkeypatch.delenv(name, raising=False)
 

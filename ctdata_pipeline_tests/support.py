@@ -63,6 +63,7 @@ ASSET_GROUPS = {
     "catalog_changes": "board",
     "board_readers_copy": "board",
     "board_report": "report",
+    "warehouse_backup": "backup",
 }
 
 # NYC Open Data: a real Socrata portal whose custom-metadata keys differ from data.ct.gov's.

@@ -102,6 +102,24 @@ def test_the_report_follows_the_nightly_runs(defs):
     assert defs.resolve_job_def("report_job")
 
 
+def test_the_backup_runs_after_the_report_in_the_report_job_and_the_sensor(defs):
+    backup = defs.resolve_assets_def("warehouse_backup")
+    report = defs.resolve_assets_def("board_report")
+    assert backup.partitions_def == report.partitions_def
+    assert {key.to_user_string() for key in backup.dependency_keys} == {"board_report"}
+    [spec] = backup.specs
+    assert spec.group_name == "backup" and spec.automation_condition is not None
+    assert backup.op.pool == "duckdb"
+    job = defs.resolve_job_def("report_job")
+    assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == {
+        "board_report",
+        "warehouse_backup",
+    }
+    sensor = defs.resolve_sensor_def("report_automation")
+    selected = sensor.asset_selection.resolve(defs.resolve_asset_graph())
+    assert {key.to_user_string() for key in selected} == {"board_report", "warehouse_backup"}
+
+
 def test_the_schedule_runs_at_two_new_york_time_by_default(defs):
     schedule = defs.resolve_schedule_def(NIGHTLY_SCHEDULE)
     assert schedule.cron_schedule == "0 2 * * *"

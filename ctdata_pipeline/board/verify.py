@@ -1,20 +1,27 @@
 """`ctdata check`: verify a DuckDB file the way an auditor would, without writing to it.
 
-Each check is one query that lists what is wrong, one row per (night, portal): every snapshot
-whole, its metrics all there and plausible, the board tables adding up to the metrics they
-list, and no board or metric rows for a night that has no snapshot. An empty answer is a pass."""
+First the file itself: a DuckDB file, every table there, every row of every table read back
+(DuckDB checks each block's checksum as it reads, so a truncated or overwritten file fails
+here); damage of that kind is one line (WarehouseDamaged). Then each check is one query that
+lists what is wrong, one row per (night, portal): every snapshot whole, its metrics all there
+and plausible, the board tables adding up to the metrics they list, and no board or metric rows
+for a night that has no snapshot. An empty answer is a pass."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import duckdb
 
-from ctdata_pipeline.board.publish import board_problems
+from ctdata_pipeline.board.publish import BOARD_TABLES, board_problems
 from ctdata_pipeline.catalog.version_runs import RUNS_DIFFER_SQL
+from ctdata_pipeline.failures import duckdb_reason
 from ctdata_pipeline.metrics.definitions import METRICS_BY_ID
-from ctdata_pipeline.warehouse import first_row, run_sql
+from ctdata_pipeline.warehouse import connect, first_row, run_sql
 
 # Shown per check; the rest is counted.
 MAX_DETAILS = 10
@@ -139,6 +146,24 @@ CHECKS = (
 )
 BOARD_CHECK = "every board table adds up to the metric it lists"
 RUNS_CHECK = "the runs of record versions (FR-6's input) match the snapshots"
+READ_CHECK = "every table is there and every row reads back (block checksums hold)"
+# What the checks read (catalog.version_runs may not exist yet: see _version_runs_match).
+REQUIRED_TABLES = (
+    "catalog.snapshots",
+    "catalog.asset_versions",
+    "catalog.snapshot_assets",
+    "metrics.datasets",
+    "board.plan_metrics",
+    *(f"board.{table}" for table in BOARD_TABLES),
+)
+REQUIRED_VIEWS = ("catalog.assets",)
+# Bytes 8-11 of every DuckDB file (its main header's magic).
+DUCKDB_MAGIC = b"DUCK"
+
+
+class WarehouseDamaged(Exception):
+    """The file cannot be checked at all: not a DuckDB file, cut short, a block overwritten, a
+    table gone. The message is one line naming the damage."""
 
 
 @dataclass
@@ -158,27 +183,114 @@ class Verification:
     first_night: date | None
     last_night: date | None
     results: list[CheckResult]
+    # Of every row of every table: equal fingerprints, equal contents (see content_fingerprint).
+    fingerprint: str
 
     @property
     def problems(self) -> int:
         return sum(len(result.problems) for result in self.results)
 
 
+def verify_file(path: Path) -> Verification:
+    """Open `path` read-only and verify it; WarehouseDamaged (naming `path`) when the file itself
+    is damaged. Another process holding the file's lock is not damage: that error is raised."""
+    size = check_header(path)
+    try:
+        conn = connect(path, read_only=True)
+    except duckdb.IOException as error:
+        if "lock" in str(error).lower():
+            raise
+        raise WarehouseDamaged(_damage(path, size, error)) from None
+    except duckdb.Error as error:
+        raise WarehouseDamaged(_damage(path, size, error)) from None
+    try:
+        return verify(conn)
+    except WarehouseDamaged as damage:
+        raise WarehouseDamaged(f"{path} {damage}") from None
+    except duckdb.Error as error:
+        raise WarehouseDamaged(_damage(path, size, error)) from None
+    finally:
+        conn.close()
+
+
+def check_header(path: Path) -> int:
+    """The file's size; WarehouseDamaged unless it starts as every DuckDB file does."""
+    size = path.stat().st_size
+    if size == 0:
+        raise WarehouseDamaged(f"{path} is empty (0 bytes)")
+    with path.open("rb") as head:
+        if head.read(12)[8:12] != DUCKDB_MAGIC:
+            raise WarehouseDamaged(
+                f"{path} is not a DuckDB file (it does not start with DuckDB's header)"
+            )
+    return size
+
+
+def _damage(path: Path, size: int, error: duckdb.Error) -> str:
+    reason = duckdb_reason(error)
+    if "Could not read enough bytes" in reason:
+        return f"{path} is truncated: DuckDB needs bytes past its end ({size:,} bytes)"
+    checksum = re.search(r"checksum .* in block at location (\d+)", reason)
+    if checksum:
+        return (
+            f"{path} is corrupt: the block at byte {int(checksum[1]):,} fails its checksum "
+            "(overwritten or damaged on disk)"
+        )
+    if "not a valid DuckDB database file" in reason:
+        return f"{path} is not a DuckDB database DuckDB can open"
+    return f"{path} is damaged: {reason}"
+
+
+def content_fingerprint(conn: duckdb.DuckDBPyConnection) -> str:
+    """A digest of every row of every table (per table: its rows and the sum of their hashes,
+    so row order does not count). Reading every row also makes DuckDB check every block."""
+    tables = conn.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables() "
+        "WHERE database_name = current_database() ORDER BY ALL"
+    ).fetchall()
+    digest = hashlib.sha256()
+    for schema, table in tables:
+        rows, total = first_row(
+            conn, f'SELECT count(*), sum(hash(t)::HUGEINT) FROM "{schema}"."{table}" AS t'
+        )
+        digest.update(f"{schema}.{table}:{rows}:{total or 0}\n".encode())
+    return digest.hexdigest()
+
+
+def missing_objects(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """The tables and views the checks read that the file does not have."""
+    present = {
+        f"{schema}.{name}"
+        for schema, name in conn.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() "
+            "WHERE database_name = current_database() UNION ALL "
+            "SELECT schema_name, view_name FROM duckdb_views() "
+            "WHERE database_name = current_database()"
+        ).fetchall()
+    }
+    return [name for name in (*REQUIRED_TABLES, *REQUIRED_VIEWS) if name not in present]
+
+
 def verify(conn: duckdb.DuckDBPyConnection) -> Verification:
-    """Run every check over every night of every portal."""
+    """Run every check over every night of every portal; WarehouseDamaged when a table or view
+    the checks read is gone (duckdb.Error when a block cannot be read)."""
+    missing = missing_objects(conn)
+    if missing:
+        raise WarehouseDamaged(f"is missing {', '.join(missing)} (dropped or never created)")
+    fingerprint = content_fingerprint(conn)
     snapshots, portals, first_night, last_night = first_row(
         conn,
         "SELECT count(*), list(DISTINCT portal ORDER BY portal), min(snapshot_date), "
         "max(snapshot_date) FROM catalog.snapshots",
     )
     parameters = {"metric_ids": list(METRICS_BY_ID)}
-    results = []
+    results = [CheckResult(READ_CHECK)]
     for check in CHECKS:
         run_sql(conn, check.sql, parameters)
         results.append(CheckResult(check.title, sorted(conn.fetchall())))
     results.append(_board_adds_up(conn))
     results.append(_version_runs_match(conn))
-    return Verification(snapshots, portals or [], first_night, last_night, results)
+    return Verification(snapshots, portals or [], first_night, last_night, results, fingerprint)
 
 
 def _board_adds_up(conn: duckdb.DuckDBPyConnection) -> CheckResult:

@@ -53,6 +53,7 @@ from ctdata_pipeline.harvest.staging import (
 )
 from ctdata_pipeline.partitions import night_instant
 from ctdata_pipeline.portals import Portal
+from ctdata_pipeline.schema_version import record_schema_version
 from ctdata_pipeline.warehouse import first_row, scalar, sql, transaction
 
 CHUNK_ROWS = 5000
@@ -235,6 +236,7 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
             conn.execute(f"ALTER TABLE catalog.asset_versions ADD COLUMN {name} {sql_type}")
     ensure_version_runs(conn)
     conn.execute(VIEWS_SQL)
+    record_schema_version(conn)
 
 
 def catalog_tables_sql(conn: duckdb.DuckDBPyConnection) -> str:

@@ -1,0 +1,1 @@
+"""Backups of the warehouse, their retention, and restoring one (after checking it)."""
