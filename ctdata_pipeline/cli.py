@@ -31,8 +31,8 @@ from ctdata_pipeline.partitions import night_key, today_in_new_york
 from ctdata_pipeline.portals import PortalFileError
 from ctdata_pipeline.resources import DemoPortalClient
 from ctdata_pipeline.runs import fail_abandoned_runs, failure_reason, runner_tags
-from ctdata_pipeline.settings import Settings
-from ctdata_pipeline.warehouse import scalar
+from ctdata_pipeline.settings import Settings, SettingsError
+from ctdata_pipeline.warehouse import WarehouseNameError, scalar
 
 # The asset (and op) that stores a night: where a run's accept_shrink goes.
 CATALOG_ASSET = "catalog_snapshot"
@@ -191,6 +191,8 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except dg.Failure as failure:  # storage faults met outside a run (see failures.py)
             _fail(f"ctdata {ctx.invoked_subcommand}: {failure.description}", code=1)
+        except (SettingsError, WarehouseNameError) as error:  # the environment, before any run
+            _fail(f"ctdata {ctx.invoked_subcommand}: {error}", code=2)
 
 
 @click.group(cls=_Commands)

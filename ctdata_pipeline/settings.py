@@ -43,14 +43,12 @@ class Settings:
             portals_file=_path_from_env("CTDATA_PORTALS", DEFAULT_PORTALS_FILE, cwd),
             # Staged harvests sit beside the database they are loaded into.
             staging_dir=_path_from_env("CTDATA_STAGING_DIR", db_path.parent / "staging", cwd),
-            harvest_retries=int(os.environ.get("CTDATA_HARVEST_RETRIES", "2")),
-            harvest_retry_delay_seconds=float(os.environ.get("CTDATA_HARVEST_RETRY_DELAY", "300")),
+            harvest_retries=int(_number_from_env("CTDATA_HARVEST_RETRIES", 2, whole=True)),
+            harvest_retry_delay_seconds=_number_from_env("CTDATA_HARVEST_RETRY_DELAY", 300),
             backup_dir=_path_from_env("CTDATA_BACKUP_DIR", db_path.parent / "backups", cwd),
             backup_keep=os.environ.get("CTDATA_BACKUP_KEEP", ""),
             publish_dir=_path_from_env("CTDATA_PUBLISH_DIR", db_path.parent / "published", cwd),
-            lock_wait_seconds=float(
-                os.environ.get("CTDATA_LOCK_WAIT_SECONDS", str(LOCK_WAIT_SECONDS))
-            ),
+            lock_wait_seconds=_number_from_env("CTDATA_LOCK_WAIT_SECONDS", LOCK_WAIT_SECONDS),
         )
 
     @property
@@ -82,6 +80,26 @@ class Settings:
 def socrata_app_token() -> str | None:
     """The optional Socrata app token; read where it is used so it never sits in run config."""
     return os.environ.get("SOCRATA_APP_TOKEN") or None
+
+
+class SettingsError(ValueError):
+    """An environment variable that cannot be used; the message names it and its value."""
+
+
+def _number_from_env(name: str, default: float, whole: bool = False) -> float:
+    """A count or a number of seconds from the environment: not negative, and whole for a
+    count."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value) if whole else float(value)
+    except ValueError:
+        number = -1
+    if not number >= 0:  # also refuses NaN
+        kind = "a whole number, 0 or more" if whole else "a number of seconds, 0 or more"
+        raise SettingsError(f"{name}={value!r} must be {kind}")
+    return number
 
 
 def _path_from_env(name: str, default: Path, cwd: Path) -> Path:

@@ -110,14 +110,12 @@ def test_the_backup_runs_after_the_report_in_the_report_job_and_the_sensor(defs)
     [spec] = backup.specs
     assert spec.group_name == "backup" and spec.automation_condition is not None
     assert backup.op.pool == "duckdb"
+    after_night = {"board_report", "board_readers_copy", "warehouse_backup"}
     job = defs.resolve_job_def("report_job")
-    assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == {
-        "board_report",
-        "warehouse_backup",
-    }
+    assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == after_night
     sensor = defs.resolve_sensor_def("report_automation")
     selected = sensor.asset_selection.resolve(defs.resolve_asset_graph())
-    assert {key.to_user_string() for key in selected} == {"board_report", "warehouse_backup"}
+    assert {key.to_user_string() for key in selected} == after_night
 
 
 def test_the_schedule_runs_at_two_new_york_time_by_default(defs):

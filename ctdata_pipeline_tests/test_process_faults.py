@@ -290,6 +290,24 @@ def test_a_bad_portal_file_stops_the_night_before_anything_is_touched(history, t
     history.assert_nothing_lost()
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("CTDATA_LOCK_WAIT_SECONDS", "two minutes", "must be a number of seconds, 0 or more"),
+        ("CTDATA_HARVEST_RETRIES", "1.5", "must be a whole number, 0 or more"),
+        ("CTDATA_HARVEST_RETRY_DELAY", "-5", "must be a number of seconds, 0 or more"),
+        ("CTDATA_DB", "metrics.duckdb", "the same as one of the pipeline's schemas"),
+    ],
+)
+def test_a_bad_setting_stops_every_command_in_one_line(history, variable, value, expected):
+    for command in ("nightly", "check", "backup"):
+        refused = run_ctdata(history.folder, command, **{variable: value})
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.startswith(f"ctdata {command}: ")
+        assert expected in refused.stderr and refused.stderr.count("\n") == 1
+    history.assert_nothing_lost()
+
+
 def test_a_missing_dagster_home_folder_is_made_and_records_the_runs(tonight):
     home = tonight.history.folder / "not" / "made" / "yet"
     completed = tonight.run("nightly", DAGSTER_HOME=str(home))

@@ -327,10 +327,10 @@ def test_the_readers_copy_follows_every_night_beside_the_report():
     assert copy.partitions_def == report.partitions_def
     assert copy.dependency_keys == report.dependency_keys
     assert copy.op.pool == "duckdb"
-    both = {copy.key, report.key}
-    assert defs.resolve_job_def("report_job").asset_layer.executable_asset_keys == both
+    after_night = {copy.key, report.key, dg.AssetKey("warehouse_backup")}
+    assert defs.resolve_job_def("report_job").asset_layer.executable_asset_keys == after_night
     sensor = defs.resolve_sensor_def("report_automation")
-    assert sensor.asset_selection.resolve(defs.resolve_asset_graph()) == both
+    assert sensor.asset_selection.resolve(defs.resolve_asset_graph()) == after_night
 
     tonight = today_in_new_york()
     with dg.instance_for_test() as instance:

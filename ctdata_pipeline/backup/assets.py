@@ -12,18 +12,10 @@ from ctdata_pipeline.backup.take import BackupRefused, take_backup
 from ctdata_pipeline.board.verify import content_fingerprint
 from ctdata_pipeline.failures import failing_clearly
 from ctdata_pipeline.metadata import OWNERS
-from ctdata_pipeline.report.assets import REPORT
+from ctdata_pipeline.report.assets import REPORT, REPORT_AUTOMATION
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
 
 BACKUP = dg.AssetKey("warehouse_backup")
-
-# After the night's report (whatever the portals did), like the report after the portals.
-BACKUP_AUTOMATION = (
-    dg.AutomationCondition.in_latest_time_window()
-    & dg.AutomationCondition.any_deps_updated().since_last_handled()
-    & ~dg.AutomationCondition.any_deps_in_progress()
-    & ~dg.AutomationCondition.in_progress()
-)
 
 
 class BackupFolder(dg.ConfigurableResource):
@@ -50,7 +42,8 @@ def build_backup_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         owners=OWNERS,
         tags={"layer": "backup"},
         pool=DUCKDB_POOL,
-        automation_condition=BACKUP_AUTOMATION,
+        # After the night's report (whatever the portals did), as the report after the portals.
+        automation_condition=REPORT_AUTOMATION,
     )
     def warehouse_backup(
         context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, backups: BackupFolder
