@@ -32,7 +32,7 @@ from ctdata_pipeline.portals import PortalFileError
 from ctdata_pipeline.resources import DemoPortalClient
 from ctdata_pipeline.runs import fail_abandoned_runs, failure_reason, runner_tags
 from ctdata_pipeline.settings import Settings, SettingsError
-from ctdata_pipeline.warehouse import WarehouseNameError, scalar
+from ctdata_pipeline.warehouse import WarehouseLocked, WarehouseNameError, scalar
 
 # The asset (and op) that stores a night: where a run's accept_shrink goes.
 CATALOG_ASSET = "catalog_snapshot"
@@ -411,9 +411,12 @@ def check() -> None:
         _fail(f"ctdata check: no database at {settings.db_path} (CTDATA_DB)", 2)
     try:
         with failing_clearly("read the database", settings.db_path, writing=False):
-            found = verify_file(settings.db_path)
+            found = verify_file(settings.db_path, settings.lock_wait_seconds)
     except WarehouseDamaged as damage:
         _fail(f"ctdata check: FAIL {damage}; {_restore_hint(settings)}", 1)
+    except WarehouseLocked as locked:
+        failure = settings.warehouse().locked_failure(locked, read_only=True)
+        _fail(f"ctdata check: {failure.description}", 1)
     nights = f"{found.first_night} to {found.last_night}" if found.snapshots else "none"
     click.echo(
         f"{settings.db_path}: {found.snapshots} snapshots of {len(found.portals)} portal(s) "

@@ -51,13 +51,17 @@ class DuckDBWarehouse(dg.ConfigurableResource):
             try:
                 conn = connect(path, read_only=read_only, lock_wait_seconds=self.lock_wait_seconds)
             except WarehouseLocked as locked:
-                raise storage_failure(
-                    action, path, locked.reason(self.readers_copy), writing=not read_only
-                ) from None
+                raise self.locked_failure(locked, read_only) from None
             try:
                 yield conn
             finally:
                 conn.close()
+
+    def locked_failure(self, locked: WarehouseLocked, read_only: bool) -> dg.Failure:
+        """The one-line failure of a wait for another program's lock that ran out."""
+        action = "read the database" if read_only else "write the database"
+        reason = locked.reason(self.readers_copy)
+        return storage_failure(action, Path(self.database), reason, writing=not read_only)
 
 
 # DuckDB names a file's catalog after the file, so a file named like one of the pipeline's

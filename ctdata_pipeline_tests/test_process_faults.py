@@ -197,9 +197,10 @@ def test_a_read_only_database_is_a_clear_error_and_loses_nothing(tonight):
     finally:
         db.chmod(0o644)
     assert refused.returncode == 1
-    reason = refused.stderr.strip().splitlines()[-1]
-    assert reason.startswith("ctdata nightly: ct: could not write the database ")
-    assert "Permission denied; what was there before is unchanged" in reason
+    for portal in ("ct", "hub"):  # one line each
+        reason = failure_line(refused.stderr, portal)
+        assert reason.startswith(f"ctdata nightly: {portal}: could not write the database ")
+        assert "Permission denied; what was there before is unchanged" in reason
     assert "Traceback" not in refused.stderr
     assert_database_unchanged(tonight.history)
     tonight.assert_whole_again()
@@ -225,7 +226,7 @@ def test_a_full_disk_is_a_clear_error_and_loses_nothing(tonight, where, limit):
     process = tonight.start(preexec=file_size_limit(limit))
     _, stderr = process.communicate(timeout=600)
     assert process.returncode == 1
-    reason = stderr.strip().splitlines()[-1]
+    reason = failure_line(stderr, "ct")
     assert reason.startswith(f"ctdata nightly: ct: could not {where} ")
     assert "File too large; what was there before is unchanged" in reason
     tonight.history.assert_last_night_untouched()
@@ -233,6 +234,14 @@ def test_a_full_disk_is_a_clear_error_and_loses_nothing(tonight, where, limit):
         assert_not_stored(tonight, "ct")
     assert_check_tells_the_truth(tonight)
     tonight.assert_whole_again()
+
+
+def failure_line(stderr: str, portal: str) -> str:
+    """The portal's line among a failed night's lines on stderr (one per failed run)."""
+    [line] = [
+        line for line in stderr.splitlines() if line.startswith(f"ctdata nightly: {portal}: ")
+    ]
+    return line
 
 
 def assert_database_unchanged(history: History) -> None:

@@ -272,14 +272,19 @@ def test_a_program_holding_the_warehouse_fails_the_night_in_one_line_and_loses_n
         assert database_contents(db_path) == before
 
     assert completed.returncode == 1, completed.stdout
-    [line] = [line for line in completed.stderr.splitlines() if line.startswith("ctdata nightly")]
-    for portal in ("ct", "hub"):
-        assert f"{portal}: could not write the database {db_path}: another program held" in line
-    assert f"{os.path.realpath(sys.executable)} (PID {holder.pid})" in line
-    assert 'running "' in line and "-c" in line  # its command line, from /proc
-    assert "1 s waited (CTDATA_LOCK_WAIT_SECONDS)" in line
-    assert "Close that program's connection to the file and run again" in line
-    assert f"readers should open the published copy {published} instead" in line
+    # One line per portal's failed run, and nothing else.
+    lines = completed.stderr.splitlines()
+    assert [line.split(": ")[1] for line in lines] == ["ct", "hub"], completed.stderr
+    for portal, line in zip(("ct", "hub"), lines, strict=True):
+        assert line.startswith(
+            f"ctdata nightly: {portal}: could not write the database {db_path}: another "
+            "program held"
+        )
+        assert f"{os.path.realpath(sys.executable)} (PID {holder.pid})" in line
+        assert 'running "' in line and "-c" in line  # its command line, from /proc
+        assert "1 s waited (CTDATA_LOCK_WAIT_SECONDS)" in line
+        assert "Close that program's connection to the file and run again" in line
+        assert f"readers should open the published copy {published} instead" in line
     assert files_under(reports) == last_report
 
     # Once it is closed, the next night runs whole.

@@ -21,7 +21,7 @@ from ctdata_pipeline.board.publish import BOARD_TABLES, board_problems
 from ctdata_pipeline.catalog.version_runs import RUNS_DIFFER_SQL
 from ctdata_pipeline.failures import duckdb_reason
 from ctdata_pipeline.metrics.definitions import METRICS_BY_ID
-from ctdata_pipeline.warehouse import connect, first_row, run_sql
+from ctdata_pipeline.warehouse import LOCK_WAIT_SECONDS, connect, first_row, run_sql
 
 # Shown per check; the rest is counted.
 MAX_DETAILS = 10
@@ -191,12 +191,13 @@ class Verification:
         return sum(len(result.problems) for result in self.results)
 
 
-def verify_file(path: Path) -> Verification:
+def verify_file(path: Path, lock_wait_seconds: float = LOCK_WAIT_SECONDS) -> Verification:
     """Open `path` read-only and verify it; WarehouseDamaged (naming `path`) when the file itself
-    is damaged. Another process holding the file's lock is not damage: that error is raised."""
+    is damaged. Another process holding the file's lock is not damage: WarehouseLocked (naming
+    the holder) once `lock_wait_seconds` have passed."""
     size = check_header(path)
     try:
-        conn = connect(path, read_only=True)
+        conn = connect(path, read_only=True, lock_wait_seconds=lock_wait_seconds)
     except duckdb.IOException as error:
         if "lock" in str(error).lower():
             raise
