@@ -14,6 +14,7 @@ from ctdata_pipeline.board.assets import (
     build_readers_copy_assets,
 )
 from ctdata_pipeline.catalog.assets import build_catalog_assets
+from ctdata_pipeline.catalog.checks import build_catalog_checks
 from ctdata_pipeline.demo.portals import demo_portal_file
 from ctdata_pipeline.harvest.assets import build_harvest_assets
 from ctdata_pipeline.jobs import (
@@ -24,6 +25,7 @@ from ctdata_pipeline.jobs import (
     build_report_sensor,
 )
 from ctdata_pipeline.metrics.assets import build_metric_assets
+from ctdata_pipeline.metrics.checks import build_metric_checks
 from ctdata_pipeline.partitions import nightly_dates, nightly_partitions, today_in_new_york
 from ctdata_pipeline.portals import PortalFile
 from ctdata_pipeline.report.assets import ReportFolder, build_report_assets
@@ -50,6 +52,10 @@ def build_definitions(
     [harvested_catalog] = build_harvest_assets(partitions, retry_policy)
     [catalog_snapshot] = build_catalog_assets(partitions, harvested_catalog)
     [compute_plan_metrics] = build_metric_assets(partitions, catalog_snapshot)
+    # Each judges its asset's stored night after the write; the nightly job runs them with
+    # their assets (a selection of assets takes their checks along).
+    [catalog_checks] = build_catalog_checks(partitions)
+    [metric_checks] = build_metric_checks(partitions)
     [publish_board_tables] = build_board_assets(partitions)
     [board_report] = build_report_assets(nightly_dates())
     [board_readers_copy] = build_readers_copy_assets(nightly_dates())
@@ -65,9 +71,12 @@ def build_definitions(
     after_night = [board_report, board_readers_copy, warehouse_backup]
     return dg.Definitions(
         assets=[*nightly_assets, *after_night],
+        asset_checks=[catalog_checks, metric_checks],
         jobs=[
             nightly_job,
-            build_recompute_job([compute_plan_metrics, publish_board_tables]),
+            # The stored snapshot is judged before metrics are computed from it: a night
+            # imported or edited with duplicated ids stops there.
+            build_recompute_job([compute_plan_metrics, publish_board_tables], [catalog_checks]),
             build_report_job(after_night),
         ],
         schedules=[build_nightly_schedule(nightly_job)],

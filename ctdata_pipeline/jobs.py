@@ -27,10 +27,12 @@ def build_nightly_job(assets: Sequence[dg.AssetsDefinition]) -> dg.UnresolvedAss
 
 def build_recompute_job(
     assets: Sequence[dg.AssetsDefinition],
+    upstream_checks: Sequence[dg.AssetChecksDefinition] = (),
 ) -> dg.UnresolvedAssetJobDefinition:
+    """The assets with their own checks, and `upstream_checks` that judge what they read."""
     return dg.define_asset_job(
         name=RECOMPUTE_JOB,
-        selection=dg.AssetSelection.assets(*assets),
+        selection=dg.AssetSelection.assets(*assets) | dg.AssetSelection.checks(*upstream_checks),
         description=(
             "Recompute a night's metrics and board tables from its stored snapshot, without "
             "harvesting: after an import, a definition change, or for a backfill of past nights."

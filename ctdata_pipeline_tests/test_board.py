@@ -153,9 +153,13 @@ def test_moves_between_nights_raise_warnings_that_name_them(tmp_path, instance, 
         [tonight] = pipeline.run(instance, today, "ct")
     assert tonight.success
     checks = checks_of(instance, tonight.run_id)
+    moves_partition = checks[("plan_metrics", "night_to_night_moves")].partition
     band = checks[("catalog_snapshot", "in_scope_within_band")]
     assert not band.passed and band.severity == dg.AssetCheckSeverity.WARN
-    assert band.description.startswith(f"80 in-scope datasets against 100 on {yesterday} (-20.0%")
+    assert band.description.startswith(
+        f"ct {today}: 80 in-scope datasets against 100 on {yesterday} (-20.0%"
+    )
+    assert band.partition == moves_partition == f"{today}|ct"
     moves = checks[("plan_metrics", "night_to_night_moves")]
     assert not moves.passed and moves.severity == dg.AssetCheckSeverity.WARN
     assert (

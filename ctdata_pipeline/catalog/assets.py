@@ -18,11 +18,9 @@ from ctdata_pipeline.metadata import OWNERS, table_preview
 from ctdata_pipeline.partitions import expected_by, night_and_portal
 from ctdata_pipeline.portals import Portal
 from ctdata_pipeline.resources import HarvestStaging, PortalClient
-from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse, scalar
+from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
 
 PREVIEW_COLUMNS = ["asset_id", "asset_type", "in_scope", "title", "agency", "update_frequency"]
-IDS_UNIQUE = "asset_ids_unique"
-IN_SCOPE_BAND = "in_scope_within_band"
 
 
 class CatalogSnapshotConfig(dg.Config):
@@ -52,25 +50,6 @@ def build_catalog_assets(
         tags={"layer": "catalog"},
         pool=DUCKDB_POOL,
         freshness_policy=expected_by(4),
-        check_specs=[
-            dg.AssetCheckSpec(
-                IDS_UNIQUE,
-                asset="catalog_snapshot",
-                blocking=True,
-                description=(
-                    "Each asset id appears once in the night's snapshot; the metrics do not run "
-                    "on a night that fails it."
-                ),
-            ),
-            dg.AssetCheckSpec(
-                IN_SCOPE_BAND,
-                asset="catalog_snapshot",
-                description=(
-                    "Warns when the in-scope dataset count moves more than in_scope_change_warn "
-                    "(portal file, default 10%) from the portal's previous snapshot."
-                ),
-            ),
-        ],
     )
     def catalog_snapshot(
         context: dg.AssetExecutionContext,
@@ -92,7 +71,7 @@ def build_catalog_assets(
         area = staging.area()
         # Another run of this night may be publishing its harvest: load one whole harvest.
         with area.lock(portal_name, snapshot_date):
-            written, duplicated_ids, preview = _load_night(
+            written, preview = _load_night(
                 context,
                 portal,
                 portal_file.guard_ratio(portal),
@@ -101,17 +80,7 @@ def build_catalog_assets(
                 warehouse,
             )
         _log_report(context, written)
-        return dg.MaterializeResult(
-            metadata=_snapshot_metadata(written, preview),
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name=IDS_UNIQUE,
-                    passed=duplicated_ids == 0,
-                    metadata={"duplicated_ids": duplicated_ids},
-                ),
-                _in_scope_band_result(written, portal_file.in_scope_change_warn),
-            ],
-        )
+        return dg.MaterializeResult(metadata=_snapshot_metadata(written, preview))
 
     return [catalog_snapshot]
 
@@ -123,9 +92,9 @@ def _load_night(
     accept_shrink: bool,
     area: StagingArea,
     warehouse: DuckDBWarehouse,
-) -> tuple[SnapshotWritten, int, list[dict]]:
+) -> tuple[SnapshotWritten, list[dict]]:
     """Store the night's staged harvest (or re-normalize the stored night when there is none):
-    (what was written, ids seen more than once, a preview of the snapshot)."""
+    (what was written, a preview of the snapshot)."""
     snapshot_date, portal_name = night_and_portal(context)
     summary = area.summary(portal_name, snapshot_date)
     with warehouse.get_connection() as conn:
@@ -168,12 +137,6 @@ def _load_night(
                 )
         except SnapshotRefused as refusal:
             raise dg.Failure(description=str(refusal), allow_retries=False) from None
-        duplicated_ids = scalar(
-            conn,
-            "SELECT count(*) - count(DISTINCT asset_id) FROM catalog.snapshot_assets "
-            "WHERE snapshot_date = ? AND portal = ?",
-            [snapshot_date, portal_name],
-        )
         preview = conn.execute(
             f"""
             SELECT {", ".join(PREVIEW_COLUMNS)} FROM catalog.assets
@@ -185,28 +148,7 @@ def _load_night(
         ).df()
     if summary is not None:
         area.discard(portal_name, snapshot_date)
-    return written, duplicated_ids, preview.to_dict("records")
-
-
-def _in_scope_band_result(written: SnapshotWritten, band: float) -> dg.AssetCheckResult:
-    previous = written.previous_in_scope
-    if not previous:
-        change = None
-        passed, description = True, "no previous snapshot to compare with"
-    else:
-        change = (written.datasets_in_scope - previous) / previous
-        passed = abs(change) <= band
-        description = (
-            f"{written.datasets_in_scope} in-scope datasets against {previous} on "
-            f"{written.previous_date} ({change:+.1%}; warning above {band:.0%})"
-        )
-    return dg.AssetCheckResult(
-        check_name=IN_SCOPE_BAND,
-        passed=passed,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=description,
-        metadata={"change": change if change is not None else 0.0, "band": band},
-    )
+    return written, preview.to_dict("records")
 
 
 def _log_report(context: dg.AssetExecutionContext, written: SnapshotWritten) -> None:

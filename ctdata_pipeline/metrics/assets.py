@@ -6,22 +6,17 @@ from collections.abc import Iterator
 import dagster as dg
 
 from ctdata_pipeline.metadata import OWNERS, column_schema, markdown_table
+from ctdata_pipeline.metrics.checks import ASSESSMENTS, PLAN_METRICS
 from ctdata_pipeline.metrics.compute import (
     MetricsInvalid,
     NightMetrics,
     compute_night,
-    night_moves,
 )
 from ctdata_pipeline.metrics.definitions import METRICS, metric_for
 from ctdata_pipeline.partitions import night_and_portal
 from ctdata_pipeline.resources import PortalClient
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
 
-ASSESSMENTS = dg.AssetKey("dataset_assessments")
-PLAN_METRICS = dg.AssetKey("plan_metrics")
-VALUES_IN_RANGE = "values_in_range"
-NIGHT_TO_NIGHT_MOVES = "night_to_night_moves"
-ONE_ROW_PER_DATASET = "one_row_per_dataset"
 HEADLINE_METRICS = (
     "assets_total",
     "datasets_in_scope",
@@ -113,36 +108,10 @@ def build_metric_assets(
             },
         ),
     ]
-    checks = [
-        dg.AssetCheckSpec(
-            ONE_ROW_PER_DATASET,
-            asset=ASSESSMENTS,
-            description="Each in-scope dataset is assessed exactly once per night.",
-        ),
-        dg.AssetCheckSpec(
-            VALUES_IN_RANGE,
-            asset=PLAN_METRICS,
-            description=(
-                "Every percentage is within 0-100, no numerator exceeds its denominator, no "
-                "count is negative, one value per metric and agency, and a missing value says "
-                "why. Checked before the night is written: a failing night writes nothing."
-            ),
-        ),
-        dg.AssetCheckSpec(
-            NIGHT_TO_NIGHT_MOVES,
-            asset=PLAN_METRICS,
-            description=(
-                "Warns when a percentage moves more than metric_change_warn_points (portal "
-                "file, default 10) since the portal's previous night, naming the metric and the "
-                "agency."
-            ),
-        ),
-    ]
 
     @dg.multi_asset(
         name="compute_plan_metrics",
         specs=specs,
-        check_specs=checks,
         partitions_def=partitions_def,
         pool=DUCKDB_POOL,
     )
@@ -150,18 +119,17 @@ def build_metric_assets(
         context: dg.AssetExecutionContext,
         portal_client: PortalClient,
         warehouse: DuckDBWarehouse,
-    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        """Compute every plan metric of one portal's night in DuckDB."""
+    ) -> Iterator[dg.MaterializeResult]:
+        """Compute every plan metric of one portal's night in DuckDB; a night that breaks the
+        rules of its checks (checks.py) is refused here and writes nothing."""
         snapshot_date, portal_name = night_and_portal(context)
         portal_file = portal_client.portal_file()
         portal = portal_file.get(portal_name)
-        threshold = portal_file.metric_change_warn_points
         with warehouse.get_connection() as conn:
             try:
                 night = compute_night(conn, portal, snapshot_date)
             except MetricsInvalid as invalid:
                 raise dg.Failure(description=str(invalid), allow_retries=False) from None
-            moves = night_moves(conn, portal_name, snapshot_date, threshold)
         context.log.info(
             f"{portal_name} {snapshot_date}: {night.datasets} datasets assessed, "
             f"{night.metric_rows} metric values"
@@ -169,31 +137,7 @@ def build_metric_assets(
         yield dg.MaterializeResult(
             asset_key=ASSESSMENTS, metadata={"dagster/row_count": night.datasets}
         )
-        yield dg.AssetCheckResult(
-            asset_key=ASSESSMENTS,
-            check_name=ONE_ROW_PER_DATASET,
-            passed=True,
-            metadata={"datasets": night.datasets},
-        )
         yield dg.MaterializeResult(asset_key=PLAN_METRICS, metadata=_plan_metrics_metadata(night))
-        yield dg.AssetCheckResult(
-            asset_key=PLAN_METRICS,
-            check_name=VALUES_IN_RANGE,
-            passed=True,
-            metadata={"values_checked": night.metric_rows},
-        )
-        yield dg.AssetCheckResult(
-            asset_key=PLAN_METRICS,
-            check_name=NIGHT_TO_NIGHT_MOVES,
-            passed=not moves,
-            severity=dg.AssetCheckSeverity.WARN,
-            description="; ".join(
-                f"{metric} ({agency}) moved from {before:.1f} to {after:.1f}"
-                for metric, agency, before, after in moves[:10]
-            )
-            or f"no percentage moved more than {threshold:g} points since the previous night",
-            metadata={"moves": len(moves), "threshold_points": threshold},
-        )
 
     return [compute_plan_metrics]
 

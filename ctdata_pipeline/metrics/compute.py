@@ -215,20 +215,15 @@ def _prepare_night_tables(conn: duckdb.DuckDBPyConnection, parameters: dict[str,
 
 
 def check_night(conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: date) -> None:
-    """Raise MetricsInvalid, naming every problem, if the night's numbers cannot be right."""
+    """Raise MetricsInvalid, naming every problem, if the night's numbers cannot be right
+    (the rule of metric_problem.sql, which the values_in_range check applies once stored)."""
+    conn.execute(sql("metric_problem.sql", SQL_DIR))
     problems = [
         f"{metric} ({agency or 'whole portal'}): {problem}"
         for agency, metric, problem in conn.execute(
             """
             SELECT agency, metric,
-                CASE
-                    WHEN unit = 'percent' AND (value < 0 OR value > 100)
-                        THEN 'percentage ' || value || ' outside 0-100'
-                    WHEN numerator < 0 OR denominator < 0 THEN 'negative count'
-                    WHEN unit = 'percent' AND numerator > denominator
-                        THEN 'numerator ' || numerator || ' above denominator ' || denominator
-                    WHEN value IS NULL AND note IS NULL THEN 'no value and no reason'
-                END AS problem
+                metric_problem(unit, value, numerator, denominator, note) AS problem
             FROM night_metrics
             WHERE problem IS NOT NULL
             ORDER BY metric, agency
