@@ -40,7 +40,8 @@ def build_definitions(
     settings: Settings, portal_file: PortalFile, portal_client: PortalClient
 ) -> dg.Definitions:
     """Everything the pipeline defines, for one portal file and one way of reaching portals."""
-    partitions = nightly_partitions(portal_file.names)
+    partitions = nightly_partitions(portal_file.names, portal_file.first_night)
+    nights = nightly_dates(portal_file.first_night)
     retry_policy = dg.RetryPolicy(
         max_retries=settings.harvest_retries,
         delay=settings.harvest_retry_delay_seconds,
@@ -51,9 +52,9 @@ def build_definitions(
     [catalog_snapshot] = build_catalog_assets(partitions, harvested_catalog)
     [compute_plan_metrics] = build_metric_assets(partitions, catalog_snapshot)
     [publish_board_tables] = build_board_assets(partitions)
-    [board_report] = build_report_assets(nightly_dates())
-    [board_readers_copy] = build_readers_copy_assets(nightly_dates())
-    [warehouse_backup] = build_backup_assets(nightly_dates())
+    [board_report] = build_report_assets(nights)
+    [board_readers_copy] = build_readers_copy_assets(nights)
+    [warehouse_backup] = build_backup_assets(nights)
     nightly_assets = [
         harvested_catalog,
         catalog_snapshot,
@@ -90,7 +91,8 @@ def live_definitions(settings: Settings) -> dg.Definitions:
 
 
 def demo_definitions(settings: Settings, client: DemoPortalClient) -> dg.Definitions:
-    return build_definitions(settings, demo_portal_file(), client)
+    portal_file = demo_portal_file(last_night=client.story().last_night)
+    return build_definitions(settings, portal_file, client)
 
 
 def definitions_from_env() -> dg.Definitions:
