@@ -21,8 +21,8 @@ def demo_portal_file(
 ) -> PortalFile:
     """The demo portal file. Demo portals answer "as of" a date, so they (alone) may be
     harvested for past nights. Its nights begin where the longest story ending `last_night`
-    (default: today) begins, so any demo's nights are partitions, and every partition is one a
-    demo portal can fill."""
+    (default: today) begins, so any demo's nights are partitions, whatever `--nights` was, and
+    every partition is a night the demo portals answer for."""
     first_night = (last_night or today_in_new_york()) - timedelta(days=DEMO_MAX_NIGHTS - 1)
     return parse_portal_document(
         {
