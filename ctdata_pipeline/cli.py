@@ -22,9 +22,14 @@ from ctdata_pipeline.backup.restore import RestoreRefused, restore_backup
 from ctdata_pipeline.backup.retention import KeepPolicy, RetentionError
 from ctdata_pipeline.backup.take import BackupRefused, take_backup
 from ctdata_pipeline.board.verify import MAX_DETAILS, WarehouseDamaged, verify_file
-from ctdata_pipeline.catalog.importer import ImportRefused, import_archive
+from ctdata_pipeline.catalog.importer import (
+    ImportRefused,
+    check_importable_night,
+    import_archive,
+)
 from ctdata_pipeline.code_location import demo_definitions, live_definitions
 from ctdata_pipeline.demo.generator import DEMO_NIGHTS
+from ctdata_pipeline.demo.portals import DEMO_MAX_NIGHTS
 from ctdata_pipeline.failures import failing_clearly
 from ctdata_pipeline.jobs import NIGHTLY_JOB, RECOMPUTE_JOB, REPORT_JOB
 from ctdata_pipeline.partitions import night_key, today_in_new_york
@@ -34,6 +39,7 @@ from ctdata_pipeline.runs import fail_abandoned_runs, failure_reason, runner_tag
 from ctdata_pipeline.settings import Settings, SettingsError
 from ctdata_pipeline.warehouse import WarehouseLocked, WarehouseNameError, scalar
 
+HARVEST_ASSET = "harvested_catalog"
 # The asset (and op) that stores a night: where a run's accept_shrink goes.
 CATALOG_ASSET = "catalog_snapshot"
 DAGSTER_YAML = """\
@@ -245,7 +251,7 @@ def nightly(portals: tuple[str, ...], log_level: str, accept_shrink: bool) -> No
     "--nights",
     default=DEMO_NIGHTS,
     show_default=True,
-    type=click.IntRange(1, 400),
+    type=click.IntRange(1, DEMO_MAX_NIGHTS),
     help="How many nights to simulate, ending today.",
 )
 @click.option("--seed", default=2025, show_default=True, help="Seed of the generated catalogs.")
@@ -311,12 +317,15 @@ def import_archive_command(
     except ValueError:
         _fail(f"ctdata import: --date {night!r} is not a date (YYYY-MM-DD)", code=2)
     try:
+        check_importable_night(snapshot_date, portal_file.first_night, settings.portals_file)
         with database(settings.db_path) as conn:
             written = import_archive(
                 conn,
                 portal,
                 snapshot_date,
                 archive,
+                first_night=portal_file.first_night,
+                portal_file_path=settings.portals_file,
                 min_ratio=portal_file.guard_ratio(portal),
                 accept_shrink=accept_shrink,
             )
@@ -331,6 +340,21 @@ def import_archive_command(
     ensure_dagster_home()
     nights = [snapshot_date] + ([following] if following else [])
     with recording_instance() as instance:
+        # The archive is that night's catalog as the portal published it: it fills the night's
+        # harvest partition, which no run can (a live portal answers only for tonight), so the
+        # UI does not count an imported night as harvest work still to do.
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key=HARVEST_ASSET,
+                partition=night_key(snapshot_date, portal.name),
+                description=f"Not harvested: taken from the archived catalog {archive.name}",
+                metadata={
+                    "dagster/row_count": written.assets_total,
+                    "origin": "import",
+                    "archive": archive.name,
+                },
+            )
+        )
         instance.report_runless_asset_event(
             dg.AssetMaterialization(
                 asset_key="catalog_snapshot",
@@ -376,9 +400,10 @@ def recompute(first: str, last: str | None, portals: tuple[str, ...], log_level:
         _fail(f"ctdata recompute: {error}", code=2)
     try:
         defs = live_definitions(settings)
-        names = list(portals) or settings.load_portals().names
+        portal_file = settings.load_portals()
     except PortalFileError as error:
         _fail(f"ctdata recompute: {error}", code=2)
+    names = list(portals) or portal_file.names
     if not settings.db_path.exists():
         _fail(f"ctdata recompute: no database at {settings.db_path} yet (CTDATA_DB)", 1)
     with database(settings.db_path, read_only=True) as conn:
@@ -390,6 +415,15 @@ def recompute(first: str, last: str | None, portals: tuple[str, ...], log_level:
     if not stored:
         _fail(
             f"ctdata recompute: no stored snapshot of {', '.join(names)} from {start} to {end}", 1
+        )
+    oldest = stored[0][0]
+    if oldest < portal_file.first_night:
+        # A night stored before first_night was moved later is kept, but is no partition.
+        _fail(
+            f"ctdata recompute: {oldest} is stored but before the first night "
+            f"({portal_file.first_night}); to recompute it, set first_night: {oldest} (or "
+            f"earlier) in {settings.portals_file}, or start --from at the first night",
+            2,
         )
     ensure_dagster_home()
     with recording_instance() as instance:

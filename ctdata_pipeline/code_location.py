@@ -42,7 +42,8 @@ def build_definitions(
     settings: Settings, portal_file: PortalFile, portal_client: PortalClient
 ) -> dg.Definitions:
     """Everything the pipeline defines, for one portal file and one way of reaching portals."""
-    partitions = nightly_partitions(portal_file.names)
+    partitions = nightly_partitions(portal_file.names, portal_file.first_night)
+    nights = nightly_dates(portal_file.first_night)
     retry_policy = dg.RetryPolicy(
         max_retries=settings.harvest_retries,
         delay=settings.harvest_retry_delay_seconds,
@@ -57,9 +58,9 @@ def build_definitions(
     [catalog_checks] = build_catalog_checks(partitions)
     [metric_checks] = build_metric_checks(partitions)
     [publish_board_tables] = build_board_assets(partitions)
-    [board_report] = build_report_assets(nightly_dates())
-    [board_readers_copy] = build_readers_copy_assets(nightly_dates())
-    [warehouse_backup] = build_backup_assets(nightly_dates())
+    [board_report] = build_report_assets(nights)
+    [board_readers_copy] = build_readers_copy_assets(nights)
+    [warehouse_backup] = build_backup_assets(nights)
     nightly_assets = [
         harvested_catalog,
         catalog_snapshot,
@@ -99,7 +100,8 @@ def live_definitions(settings: Settings) -> dg.Definitions:
 
 
 def demo_definitions(settings: Settings, client: DemoPortalClient) -> dg.Definitions:
-    return build_definitions(settings, demo_portal_file(), client)
+    portal_file = demo_portal_file(last_night=client.story().last_night)
+    return build_definitions(settings, portal_file, client)
 
 
 def definitions_from_env() -> dg.Definitions:

@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 NEW_YORK = ZoneInfo("America/New_York")
-FIRST_NIGHT = "2020-01-01"
 HARVEST_TIME = time(2, 0)  # the nightly schedule's hour, New York time
 DATE = "date"
 PORTAL = "portal"
@@ -26,20 +25,22 @@ def expected_by(hour: int) -> dg.FreshnessPolicy:
     )
 
 
-def nightly_dates() -> dg.DailyPartitionsDefinition:
-    """Nights are New York dates; `end_offset=1` makes today's night a partition, because a
-    snapshot is dated the day it is taken (the 02:00 run fills today, not yesterday)."""
+def nightly_dates(first_night: date) -> dg.DailyPartitionsDefinition:
+    """Nights are New York dates from the portal file's `first_night`, where history begins
+    (every night before it would be a partition nothing can ever fill); `end_offset=1` makes
+    today's night a partition, because a snapshot is dated the day it is taken (the 02:00 run
+    fills today, not yesterday)."""
     return dg.DailyPartitionsDefinition(
-        start_date=FIRST_NIGHT, timezone="America/New_York", end_offset=1
+        start_date=first_night.isoformat(), timezone="America/New_York", end_offset=1
     )
 
 
-def nightly_partitions(portal_names: list[str]) -> dg.MultiPartitionsDefinition:
+def nightly_partitions(portal_names: list[str], first_night: date) -> dg.MultiPartitionsDefinition:
     """A partition per (night, portal). Portals come from the portal file, so adding one adds
     a row of partitions without code changes. The report, one per night for every portal, is
     partitioned by `nightly_dates()` alone."""
     return dg.MultiPartitionsDefinition(
-        {DATE: nightly_dates(), PORTAL: dg.StaticPartitionsDefinition(portal_names)}
+        {DATE: nightly_dates(first_night), PORTAL: dg.StaticPartitionsDefinition(portal_names)}
     )
 
 

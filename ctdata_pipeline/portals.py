@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -10,7 +11,13 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ctdata_pipeline.partitions import today_in_new_york
+
 DEFAULT_PORTALS_FILE = Path(__file__).with_name("portals.yaml")
+# Where the nights begin when a portal file does not say: the first day of the State Data Plan
+# 2025-2026, the period the Board measures (and the oldest archives the tests import).
+DEFAULT_FIRST_NIGHT = date(2025, 1, 1)
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 # Fields the metrics know how to use; a custom_fields entry outside this set is a typo.
 STANDARD_CUSTOM_FIELDS = frozenset(
@@ -108,16 +115,44 @@ class Portal(BaseModel):
 
 
 class PortalFile(BaseModel):
-    """The whole portal file: the portals and the shrink guard's default."""
+    """The whole portal file: the portals, where their nights begin, and the defaults of the
+    shrink guard and the checks."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     portals: tuple[Portal, ...]
+    # The first night of every asset's partitions: where history begins (the oldest night
+    # stored or to be imported). A night before it cannot be imported until it is moved.
+    first_night: date = DEFAULT_FIRST_NIGHT
     min_in_scope_ratio: float = 0.5
     # Asset checks (WARN): in-scope datasets moving by more than this share in one night, and a
     # percentage metric moving by more than this many points in one night.
     in_scope_change_warn: float = 0.10
     metric_change_warn_points: float = 10.0
+
+    @field_validator("first_night", mode="before")
+    @classmethod
+    def _first_night_is_a_real_date(cls, value: object) -> date:
+        # The YAML loader keeps dates as text (see _PortalFileLoader), so a bad date is named.
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        if not isinstance(value, str) or not ISO_DATE.match(value):
+            raise ValueError(f"must be a date written YYYY-MM-DD, not {value!r}")
+        try:
+            return date.fromisoformat(value)
+        except ValueError as error:
+            raise ValueError(f"{value} is not a real date ({error})") from None
+
+    @field_validator("first_night")
+    @classmethod
+    def _first_night_is_not_in_the_future(cls, first_night: date) -> date:
+        today = today_in_new_york()
+        if first_night > today:
+            raise ValueError(
+                f"{first_night} is in the future (today is {today} in New York): nights begin "
+                "at the oldest night stored or to be imported"
+            )
+        return first_night
 
     def get(self, name: str) -> Portal:
         for portal in self.portals:
@@ -144,12 +179,22 @@ def load_portal_file(path: Path | str | None = None) -> PortalFile:
     except OSError as error:
         raise PortalFileError(f"portal file {path}: cannot be read ({error.strerror})") from None
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_PortalFileLoader)  # a SafeLoader
     except yaml.YAMLError as error:
         raise PortalFileError(
             f"portal file {path}: not valid YAML ({_yaml_problem(error)})"
         ) from None
     return parse_portal_document(document, source=str(path))
+
+
+class _PortalFileLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that dates stay text: PyYAML turns `2025-02-30` into a bare
+    ValueError naming no key, and the portal file's validation says which key is wrong."""
+
+
+_PortalFileLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node)
+)
 
 
 def _yaml_problem(error: yaml.YAMLError) -> str:
@@ -166,7 +211,7 @@ def parse_portal_document(document: object, source: str) -> PortalFile:
     entries = document["portals"]
     if not isinstance(entries, list) or not entries:
         raise PortalFileError(f"portal file {source}: 'portals' must be a non-empty list")
-    unknown_top = sorted(set(document) - {"portals", "shrink_guard", "checks"})
+    unknown_top = sorted(set(document) - {"portals", "first_night", "shrink_guard", "checks"})
     if unknown_top:
         raise PortalFileError(f"portal file {source}: unknown key(s) {', '.join(unknown_top)}")
 
@@ -179,13 +224,18 @@ def parse_portal_document(document: object, source: str) -> PortalFile:
             )
         seen.add(portal.name)
 
-    options: dict[str, float] = {}
+    options: dict[str, object] = {}
     for section, limits in (("shrink_guard", _GUARD_OPTIONS), ("checks", _CHECK_OPTIONS)):
         try:
             options.update(_section_options(document.get(section) or {}, limits))
         except ValueError as error:
             raise PortalFileError(f"portal file {source}: {section}: {error}") from None
-    return PortalFile(portals=tuple(portals), **options)
+    if "first_night" in document:
+        options["first_night"] = document["first_night"]
+    try:
+        return PortalFile.model_validate({"portals": tuple(portals), **options})
+    except ValidationError as error:
+        raise PortalFileError(f"portal file {source}: {_first_problem(error)}") from None
 
 
 # option -> (smallest, largest) allowed value

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -13,7 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from ctdata_pipeline.cli import main
+from ctdata_pipeline.code_location import live_definitions
 from ctdata_pipeline.partitions import night_instant, today_in_new_york
+from ctdata_pipeline.portals import DEFAULT_PORTALS_FILE
+from ctdata_pipeline.settings import Settings
 from ctdata_pipeline_tests.support import database_contents, query, realdata, socrata_catalog
 
 FCC = "dcat/socrata/dcat-us-1.1/opendata.fcc.gov_data.json_2025-{}.json"
@@ -95,12 +99,23 @@ def test_import_round_trip_through_the_console_script(workspace):
         imported = instance.fetch_materializations(
             dg.AssetKey("catalog_snapshot"), limit=10
         ).records
+        taken = instance.fetch_materializations(dg.AssetKey("harvested_catalog"), limit=10)
     assert len(runs) == 2 and all(run.is_success for run in runs)
     assert {run.job_name for run in runs} == {"recompute_job"}
     assert sorted(r.partition_key for r in imported) == [
         "2025-01-31|opendata.fcc.gov",
         "2025-02-04|opendata.fcc.gov",
     ]
+    # No run can harvest a past night of a live portal: the archive fills that partition.
+    assert sorted(r.partition_key for r in taken.records) == [
+        "2025-01-31|opendata.fcc.gov",
+        "2025-02-04|opendata.fcc.gov",
+    ]
+    for record in taken.records:
+        materialization = record.asset_materialization
+        assert materialization.metadata["origin"].value == "import"
+        assert materialization.metadata["dagster/row_count"].value == 59
+        assert materialization.description.startswith("Not harvested: taken from the archived")
 
 
 def test_importing_a_night_between_two_recomputes_the_next_one(workspace):
@@ -189,9 +204,9 @@ def write(folder: Path, name: str, content) -> Path:
         ),
         (
             "ct",
-            "2019-12-31",
+            "2024-12-31",
             lambda d: write(d, "x.json", {"results": [], "resultSetSize": 0}),
-            "2019-12-31 is before the first night kept (2020-01-01)",
+            "2024-12-31 is before the first night (2025-01-01); to import it, set first_night",
         ),
         (
             "ct",
@@ -273,3 +288,83 @@ def test_an_unknown_portal_or_a_bad_date_is_a_usage_error(workspace):
     assert unknown.exit_code == 2 and "no portal named 'nope'" in unknown.output
     bad_date = runner.invoke(main, ["import", "--portal", "ct", "--date", "31/01/2025", "x.json"])
     assert bad_date.exit_code == 2 and "--date '31/01/2025' is not a date" in bad_date.output
+
+
+def harvest_statuses(workspace: Path) -> Counter[str]:
+    """The harvest's partitions by status, as the UI counts them, for the portal file's nights."""
+    defs = live_definitions(Settings.from_env())
+    harvest = defs.resolve_asset_graph().get(dg.AssetKey("harvested_catalog"))
+    keys = harvest.partitions_def.get_partition_keys()
+    with dg.DagsterInstance.from_config(str(workspace / "home")) as instance:
+        statuses = instance.get_status_by_partition(harvest.key, keys, harvest.partitions_def)
+    return Counter(
+        f"{key.split('|')[0]} {status.value}" if status else "MISSING"
+        for key, status in statuses.items()
+    )
+
+
+def test_a_night_before_the_first_night_says_how_to_move_it(workspace, today):
+    portal_file = workspace / "portals.yaml"
+    archive = str(realdata(FCC.format("01-31")))
+    runner = CliRunner()
+    command = ["import", "--portal", "opendata.fcc.gov", "--date", "2024-06-01", archive]
+    refused = runner.invoke(main, command)
+    assert refused.exit_code == 1
+    assert refused.output == (
+        "ctdata import: 2024-06-01 is before the first night (2025-01-01); to import it, set "
+        f"first_night: 2024-06-01 (or earlier) in {portal_file}\n"
+    )
+    assert not (workspace / "data" / "ctdata.duckdb").exists()
+
+    # Done as it says, the night is a partition, imported, and its harvest partition filled.
+    portal_file.write_text(f"first_night: 2024-06-01\n{PORTALS}", encoding="utf-8")
+    imported = runner.invoke(main, command)
+    assert imported.exit_code == 0, imported.output
+    assert "opendata.fcc.gov 2024-06-01: imported 59 assets" in imported.output
+    nights = (today - date(2024, 6, 1)).days + 1
+    assert harvest_statuses(workspace) == {
+        "2024-06-01 MATERIALIZED": 1,  # opendata.fcc.gov; ct's first night is still missing
+        "MISSING": nights * 2 - 1,
+    }
+
+
+def test_the_shipped_portal_file_is_moved_through_a_copy(workspace, monkeypatch):
+    monkeypatch.delenv("CTDATA_PORTALS")
+    archive = write(workspace, "x.json", {"results": [], "resultSetSize": 0})
+    refused = CliRunner().invoke(
+        main, ["import", "--portal", "data.ct.gov", "--date", "2024-12-31", str(archive)]
+    )
+    assert refused.exit_code == 1
+    assert refused.output == (
+        "ctdata import: 2024-12-31 is before the first night (2025-01-01); to import it, set "
+        f"first_night: 2024-12-31 (or earlier) in a copy of {DEFAULT_PORTALS_FILE} and point "
+        "CTDATA_PORTALS at the copy\n"
+    )
+
+
+def test_a_night_stored_before_a_first_night_moved_later_is_not_recomputed(workspace):
+    portal_file = workspace / "portals.yaml"
+    runner = CliRunner()
+    imported = runner.invoke(
+        main,
+        [
+            "import",
+            "--portal",
+            "opendata.fcc.gov",
+            "--date",
+            "2025-01-31",
+            str(realdata(FCC.format("01-31"))),
+        ],
+    )
+    assert imported.exit_code == 0, imported.output
+    portal_file.write_text(f"first_night: 2025-02-01\n{PORTALS}", encoding="utf-8")
+    db = workspace / "data" / "ctdata.duckdb"
+    before = database_contents(db)
+    refused = runner.invoke(main, ["recompute", "--from", "2025-01-01", "--to", "2025-03-01"])
+    assert refused.exit_code == 2
+    assert refused.output == (
+        "ctdata recompute: 2025-01-31 is stored but before the first night (2025-02-01); to "
+        f"recompute it, set first_night: 2025-01-31 (or earlier) in {portal_file}, or start "
+        "--from at the first night\n"
+    )
+    assert database_contents(db) == before

@@ -1,11 +1,18 @@
 """The portal file: the spec's example works as written, and every bad file gets one clear error
 that names the file, the entry and the problem."""
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
-from ctdata_pipeline.portals import DEFAULT_PORTALS_FILE, PortalFileError, load_portal_file
+from ctdata_pipeline.partitions import today_in_new_york
+from ctdata_pipeline.portals import (
+    DEFAULT_FIRST_NIGHT,
+    DEFAULT_PORTALS_FILE,
+    PortalFileError,
+    load_portal_file,
+)
 from ctdata_pipeline.settings import Settings
 
 SPEC_EXAMPLE = """
@@ -44,6 +51,21 @@ def test_the_shipped_default_is_the_two_ct_portals():
 def test_the_spec_example_parses_as_written(tmp_path):
     portal_file = load_portal_file(write(tmp_path, SPEC_EXAMPLE))
     assert portal_file.names == ["data.ct.gov", "geodata.ct.gov"]
+    assert portal_file.first_night == DEFAULT_FIRST_NIGHT == date(2025, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("line", "first_night"),
+    [
+        ("first_night: 2019-06-01", date(2019, 6, 1)),
+        ("first_night: '2024-02-29'", date(2024, 2, 29)),
+        (f"first_night: {today_in_new_york()}", today_in_new_york()),
+    ],
+)
+def test_the_first_night_is_read_from_the_file(tmp_path, line, first_night):
+    portal_file = load_portal_file(write(tmp_path, f"{line}\n{SPEC_EXAMPLE}"))
+    assert portal_file.first_night == first_night
+    assert load_portal_file(DEFAULT_PORTALS_FILE).first_night == date(2025, 1, 1)
 
 
 def test_loopback_urls_and_domain_default(tmp_path):
@@ -147,6 +169,28 @@ def test_the_environment_chooses_the_file(tmp_path, monkeypatch):
             "checks: {metric_change_warn_points: -1}\nportals:\n"
             "  - {name: x, kind: dcat, url: 'https://d.example/x.json'}\n",
             "checks: metric_change_warn_points must be a number from 0 to 100",
+        ),
+        (
+            "first_night: 2025-02-30\nportals:\n  - {name: x, kind: dcat, url: 'https://d.example/x.json'}\n",
+            "first_night: 2025-02-30 is not a real date (day is out of range for month)",
+        ),
+        (
+            "first_night: last year\nportals:\n  - {name: x, kind: dcat, url: 'https://d.example/x.json'}\n",
+            "first_night: must be a date written YYYY-MM-DD, not 'last year'",
+        ),
+        (
+            "first_night: 2025-01-01 02:00\nportals:\n  - {name: x, kind: dcat, url: 'https://d.example/x.json'}\n",
+            "first_night: must be a date written YYYY-MM-DD, not '2025-01-01 02:00'",
+        ),
+        (
+            "first_night: 20250101\nportals:\n  - {name: x, kind: dcat, url: 'https://d.example/x.json'}\n",
+            "first_night: must be a date written YYYY-MM-DD, not 20250101",
+        ),
+        (
+            f"first_night: {today_in_new_york() + timedelta(days=1)}\nportals:\n"
+            "  - {name: x, kind: dcat, url: 'https://d.example/x.json'}\n",
+            f"first_night: {today_in_new_york() + timedelta(days=1)} is in the future (today is "
+            f"{today_in_new_york()} in New York)",
         ),
         ("portals: []\nextra: 1\n", "'portals' must be a non-empty list"),
         (

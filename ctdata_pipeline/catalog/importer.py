@@ -23,8 +23,8 @@ from ctdata_pipeline.catalog.store import (
 )
 from ctdata_pipeline.harvest.dcat import dcat_asset_id
 from ctdata_pipeline.harvest.staging import HarvestSummary
-from ctdata_pipeline.partitions import FIRST_NIGHT, night_instant, today_in_new_york
-from ctdata_pipeline.portals import Portal
+from ctdata_pipeline.partitions import night_instant, today_in_new_york
+from ctdata_pipeline.portals import DEFAULT_PORTALS_FILE, Portal
 
 IMPORT_ORIGIN = "import"
 
@@ -116,6 +116,30 @@ def _dcat_archive(path: Path, document: Any) -> Archive:
     return Archive(list(records.items()), None, 1, duplicates)
 
 
+def check_importable_night(night: date, first_night: date, portal_file_path: Path) -> None:
+    """Refuse a night that is not a partition: a future one, or one before the portal file's
+    `first_night` (saying how to move it). Checked before the database is even opened."""
+    today = today_in_new_york()
+    if night > today:
+        raise ImportRefused(f"{night} is in the future (today is {today} in New York)")
+    if night < first_night:
+        raise ImportRefused(
+            f"{night} is before the first night ({first_night}); "
+            f"{_how_to_move_first_night(night, portal_file_path)}"
+        )
+
+
+def _how_to_move_first_night(night: date, portal_file_path: Path) -> str:
+    setting = f"first_night: {night.isoformat()} (or earlier)"
+    if portal_file_path.resolve() == DEFAULT_PORTALS_FILE.resolve():
+        # The shipped file is inside the installed package: a change there is lost on upgrade.
+        return (
+            f"to import it, set {setting} in a copy of {portal_file_path} "
+            "and point CTDATA_PORTALS at the copy"
+        )
+    return f"to import it, set {setting} in {portal_file_path}"
+
+
 def _looks_like_dcat(document: Any) -> bool:
     return isinstance(document, dict) and "dataset" in document
 
@@ -126,17 +150,15 @@ def import_archive(
     snapshot_date: date,
     path: Path,
     *,
+    first_night: date,
+    portal_file_path: Path,
     min_ratio: float,
     accept_shrink: bool = False,
 ) -> SnapshotWritten:
     """Store an archived catalog as the portal's snapshot of `snapshot_date` (at 02:00 New York,
     the nightly harvest's hour), with the same checks and shrink guard as a harvest: an import
     over an imported night is compared with that night too."""
-    today = today_in_new_york()
-    if snapshot_date > today:
-        raise ImportRefused(f"{snapshot_date} is in the future (today is {today} in New York)")
-    if snapshot_date < date.fromisoformat(FIRST_NIGHT):
-        raise ImportRefused(f"{snapshot_date} is before the first night kept ({FIRST_NIGHT})")
+    check_importable_night(snapshot_date, first_night, portal_file_path)
     archive = read_archive(portal, path)
     ensure_schema(conn)
     stored = stored_summary(conn, portal.name, snapshot_date)

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from ctdata_pipeline.demo.generator import DemoStory, HubDemoFeed, SocrataDemoCatalog
 from ctdata_pipeline.demo.server import PortalServer
-from ctdata_pipeline.partitions import night_instant
+from ctdata_pipeline.partitions import night_instant, today_in_new_york
 from ctdata_pipeline.portals import PortalFile, parse_portal_document
 
 DEMO_SOCRATA = "demo.data.ct.gov"
 DEMO_HUB = "demo.geodata.ct.gov"
 _UNSTARTED = "http://127.0.0.1:9"  # the discard port: a demo portal file before its servers run
+DEMO_MAX_NIGHTS = 400  # the longest story `ctdata demo --nights` tells
 
 
-def demo_portal_file(socrata_url: str = _UNSTARTED, hub_url: str = _UNSTARTED) -> PortalFile:
+def demo_portal_file(
+    socrata_url: str = _UNSTARTED, hub_url: str = _UNSTARTED, last_night: date | None = None
+) -> PortalFile:
     """The demo portal file. Demo portals answer "as of" a date, so they (alone) may be
-    harvested for past nights."""
+    harvested for past nights. Its nights begin where the longest story ending `last_night`
+    (default: today) begins, so any demo's nights are partitions, whatever `--nights` was, and
+    every partition is a night the demo portals answer for."""
+    first_night = (last_night or today_in_new_york()) - timedelta(days=DEMO_MAX_NIGHTS - 1)
     return parse_portal_document(
         {
+            "first_night": first_night,
             "portals": [
                 {
                     "name": DEMO_SOCRATA,
@@ -40,7 +47,7 @@ def demo_portal_file(socrata_url: str = _UNSTARTED, hub_url: str = _UNSTARTED) -
                     "url": hub_url,
                     "as_of": True,
                 },
-            ]
+            ],
         },
         source="the demo portal file",
     )
@@ -74,7 +81,7 @@ class DemoPortals:
         self.hub.stop()
 
     def portal_file(self) -> PortalFile:
-        return demo_portal_file(self.socrata.url, self.hub.url)
+        return demo_portal_file(self.socrata.url, self.hub.url, self.story.last_night)
 
 
 _running: dict[DemoStory, DemoPortals] = {}
