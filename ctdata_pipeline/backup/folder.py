@@ -17,6 +17,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from ctdata_pipeline.backup.retention import KeepPolicy, backups_to_keep
+from ctdata_pipeline.durable import sync_to_disk
 
 STAMP = "%Y%m%d-%H%M%SZ"
 _NAME = re.compile(r"^(?P<stem>.+)-(?P<stamp>\d{8}-\d{6}Z)\.duckdb$")
@@ -98,7 +99,7 @@ def write_manifest(path: Path, manifest: Manifest) -> None:
 def place(partial: Path, final: Path) -> None:
     """Rename a finished backup into place and make the rename durable."""
     os.replace(partial, final)
-    sync_folder(final.parent)
+    sync_to_disk(final.parent)
 
 
 def clear_partials(folder: Path) -> None:
@@ -118,7 +119,7 @@ def apply_retention(
         backup.path.unlink(missing_ok=True)
         backup.manifest_path.unlink(missing_ok=True)
     if deleted:
-        sync_folder(folder)
+        sync_to_disk(folder)
     return kept, deleted
 
 
@@ -127,14 +128,6 @@ def copy_synced(source: Path, target: Path) -> None:
     shutil.copyfile(source, target)
     with target.open("rb") as copied:
         os.fsync(copied.fileno())
-
-
-def sync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _write_synced(path: Path, data: bytes) -> None:

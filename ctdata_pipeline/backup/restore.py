@@ -15,8 +15,9 @@ from pathlib import Path
 
 import duckdb
 
-from ctdata_pipeline.backup.folder import STAMP, copy_synced, sync_folder
+from ctdata_pipeline.backup.folder import STAMP, copy_synced
 from ctdata_pipeline.board.verify import Verification, WarehouseDamaged, check_header, verify_file
+from ctdata_pipeline.durable import sync_to_disk
 from ctdata_pipeline.failures import duckdb_reason
 from ctdata_pipeline.schema_version import SchemaTooNew, check_schema_version
 from ctdata_pipeline.warehouse import connect
@@ -69,7 +70,7 @@ def restore_backup(backup: Path, db_path: Path) -> Restored:
     try:
         aside = _set_aside(db_path) if db_path.exists() else None
         os.replace(incoming, db_path)
-        sync_folder(db_path.parent)
+        sync_to_disk(db_path.parent)
     finally:
         incoming.unlink(missing_ok=True)
     return Restored(backup, db_path, aside, found)

@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock
 
+from ctdata_pipeline.durable import sync_to_disk
 from ctdata_pipeline.processes import remove_abandoned_partials
 from ctdata_pipeline.settings import PUBLISHED_DATABASE
 from ctdata_pipeline.warehouse import scalar
@@ -131,8 +132,8 @@ def _write_copy(
         # Read-only files: a tool that would open the copy for writing is refused, instead of
         # changing (and locking) what the other readers read.
         path.chmod(READ_ONLY)
-        _sync(path)
-    _sync(folder)
+        sync_to_disk(path)
+    sync_to_disk(folder)
     parquet_bytes = {
         table: (folder / f"{table.split('.', 1)[1]}.parquet").stat().st_size for table in rows
     }
@@ -158,9 +159,9 @@ def _make_current(publish_dir: Path, version: Path) -> None:
         os.link(version / PUBLISHED_DATABASE, staged)
     except OSError:  # a file system without hard links: a copy costs the file's size once more
         shutil.copyfile(version / PUBLISHED_DATABASE, staged)
-        _sync(staged)
+        sync_to_disk(staged)
     os.replace(staged, stable)
-    _sync(publish_dir)
+    sync_to_disk(publish_dir)
 
 
 def _current_version(publish_dir: Path) -> str | None:
@@ -174,15 +175,6 @@ def _remove_versions(publish_dir: Path, keep: set[str | None]) -> None:
     for path in publish_dir.iterdir():
         if path.name.startswith(VERSION_PREFIX) and path.is_dir() and path.name not in keep:
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _sync(path: Path) -> None:
-    """Flush a file or folder to disk, so a crash after the swap cannot leave it empty."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _literal(path: Path) -> str:
