@@ -357,7 +357,7 @@ def import_archive_command(
         )
         instance.report_runless_asset_event(
             dg.AssetMaterialization(
-                asset_key="catalog_snapshot",
+                asset_key=CATALOG_ASSET,
                 partition=night_key(snapshot_date, portal.name),
                 description=f"Imported from {archive.name}",
                 metadata={
