@@ -9,10 +9,11 @@ from pydantic import Field
 from ctdata_pipeline.backup.folder import newest_backup
 from ctdata_pipeline.backup.retention import KeepPolicy, RetentionError
 from ctdata_pipeline.backup.take import BackupRefused, take_backup
+from ctdata_pipeline.board.after_night import REPORT_AUTOMATION
 from ctdata_pipeline.board.verify import content_fingerprint
 from ctdata_pipeline.failures import failing_clearly
 from ctdata_pipeline.metadata import OWNERS
-from ctdata_pipeline.report.assets import REPORT, REPORT_AUTOMATION
+from ctdata_pipeline.report.assets import REPORT
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
 
 BACKUP = dg.AssetKey("warehouse_backup")

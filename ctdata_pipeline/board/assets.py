@@ -6,13 +6,13 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from ctdata_pipeline.board.after_night import REPORT_AUTOMATION, nothing_stored_failure
 from ctdata_pipeline.board.publish import BoardInconsistent, publish_night
 from ctdata_pipeline.board.readers_copy import CURRENT, board_relations, publish_readers_copy
 from ctdata_pipeline.failures import failing_clearly
 from ctdata_pipeline.metadata import OWNERS, column_schema, markdown_table
 from ctdata_pipeline.metrics.assets import ASSESSMENTS, PLAN_METRICS
 from ctdata_pipeline.partitions import expected_by, night_and_portal, nightly_date
-from ctdata_pipeline.report.assets import REPORT_AUTOMATION, nothing_stored_failure
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
 
 READERS_COPY = dg.AssetKey("board_readers_copy")

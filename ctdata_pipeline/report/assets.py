@@ -3,15 +3,19 @@
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 from pydantic import Field
 
+from ctdata_pipeline.board.after_night import (
+    REPORT_AUTOMATION,
+    board_tables_exist,
+    nothing_stored_failure,
+)
 from ctdata_pipeline.failures import failing_clearly
 from ctdata_pipeline.metadata import OWNERS, markdown_table
 from ctdata_pipeline.partitions import expected_by, nightly_date
 from ctdata_pipeline.report.publish import publish_report
 from ctdata_pipeline.resources import PortalClient
-from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse, scalar
+from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
 
 REPORT = dg.AssetKey("board_report")
 BOARD_INPUTS = (
@@ -20,15 +24,6 @@ BOARD_INPUTS = (
     "stale_datasets",
     "agency_scorecard",
     "catalog_changes",
-)
-
-# Build a night's report once every portal's run for it has finished (succeeded or not: a
-# portal that failed is reported as missing rather than holding up the others).
-REPORT_AUTOMATION = (
-    dg.AutomationCondition.in_latest_time_window()
-    & dg.AutomationCondition.any_deps_updated().since_last_handled()
-    & ~dg.AutomationCondition.any_deps_in_progress()
-    & ~dg.AutomationCondition.in_progress()
 )
 
 
@@ -96,24 +91,3 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         )
 
     return [board_report]
-
-
-def nothing_stored_failure(database: str) -> dg.Failure:
-    """A night whose every portal failed before anything was ever stored: what the report (and
-    the readers' copy, in the same words, since either may fail first) says."""
-    return dg.Failure(
-        description=f"no night is stored in {database} yet: nothing to report (see the "
-        "portals' runs for why)",
-        allow_retries=False,
-    )
-
-
-def board_tables_exist(conn: duckdb.DuckDBPyConnection) -> bool:
-    """Whether any night was ever published to the board tables."""
-    return bool(
-        scalar(
-            conn,
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = 'board' AND table_name = 'plan_metrics'",
-        )
-    )
