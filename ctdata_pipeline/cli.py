@@ -339,6 +339,11 @@ def import_archive_command(
         _fail(f"ctdata import: {refusal}", code=1)
     ensure_dagster_home()
     nights = [snapshot_date] + ([following] if following else [])
+    imported = {
+        "dagster/row_count": written.assets_total,
+        "origin": "import",
+        "archive": archive.name,
+    }
     with recording_instance() as instance:
         # The archive is that night's catalog as the portal published it: it fills the night's
         # harvest partition, which no run can (a live portal answers only for tonight), so the
@@ -348,11 +353,7 @@ def import_archive_command(
                 asset_key=HARVEST_ASSET,
                 partition=night_key(snapshot_date, portal.name),
                 description=f"Not harvested: taken from the archived catalog {archive.name}",
-                metadata={
-                    "dagster/row_count": written.assets_total,
-                    "origin": "import",
-                    "archive": archive.name,
-                },
+                metadata=imported,
             )
         )
         instance.report_runless_asset_event(
@@ -361,10 +362,8 @@ def import_archive_command(
                 partition=night_key(snapshot_date, portal.name),
                 description=f"Imported from {archive.name}",
                 metadata={
-                    "dagster/row_count": written.assets_total,
+                    **imported,
                     "datasets_in_scope": written.datasets_in_scope,
-                    "origin": "import",
-                    "archive": archive.name,
                     "shrink_guard": written.shrink_guard,
                 },
             )
