@@ -32,10 +32,11 @@ from ctdata_pipeline.demo.generator import DEMO_NIGHTS
 from ctdata_pipeline.demo.portals import DEMO_MAX_NIGHTS
 from ctdata_pipeline.failures import failing_clearly
 from ctdata_pipeline.jobs import NIGHTLY_JOB, RECOMPUTE_JOB, REPORT_JOB
+from ctdata_pipeline.launch import LaunchRequest, launch_waves
 from ctdata_pipeline.partitions import night_key, today_in_new_york
 from ctdata_pipeline.portals import PortalFileError
 from ctdata_pipeline.resources import DemoPortalClient
-from ctdata_pipeline.runs import fail_abandoned_runs, failure_reason, runner_tags
+from ctdata_pipeline.runs import fail_abandoned_runs
 from ctdata_pipeline.settings import Settings, SettingsError
 from ctdata_pipeline.warehouse import WarehouseLocked, WarehouseNameError, scalar
 
@@ -122,49 +123,32 @@ def run_nights(
     log_level: str,
     job_name: str = NIGHTLY_JOB,
     accept_shrink: bool = False,
+    reports: Sequence[date] = (),
 ) -> list[NightResult]:
-    """Run a job for each (night, portal) in order, recording every run. `accept_shrink` (a job
-    that stores the snapshot) goes into each run's config, where the Launchpad puts it too."""
-    ops = {CATALOG_ASSET: {"config": {"accept_shrink": True}}} if accept_shrink else {}
+    """Run a job for each (night, portal), a night's portals side by side and the nights in
+    order, then the Board report of each of `reports`; every run is recorded under its job.
+    `accept_shrink` (a job that stores the snapshot) goes into each run's config, where the
+    Launchpad puts it too."""
+    config = _run_config(log_level)
+    if accept_shrink:
+        config["ops"] = {CATALOG_ASSET: {"config": {"accept_shrink": True}}}
+    by_night: dict[date, list[LaunchRequest]] = {}
+    for night, portal in nights:
+        request = LaunchRequest(job_name, night_key(night, portal), night, portal, config)
+        by_night.setdefault(night, []).append(request)
+    waves = [by_night[night] for night in sorted(by_night)]
+    for night in reports:
+        key = night.isoformat()
+        waves.append([LaunchRequest(REPORT_JOB, key, night, "report", _run_config(log_level))])
+    outcomes = launch_waves(defs, waves, instance)
     return [
-        _run(defs, job_name, night_key(night, portal), night, portal, instance, log_level, ops)
-        for night, portal in nights
+        NightResult(o.request.night, o.request.label, o.success, o.reason, o.run_id)
+        for o in outcomes
     ]
 
 
-def run_report(
-    defs: dg.Definitions, night: date, instance: dg.DagsterInstance, log_level: str
-) -> NightResult:
-    """Write the night's Board report (every portal), recording the run."""
-    return _run(defs, REPORT_JOB, night.isoformat(), night, "report", instance, log_level)
-
-
-def _run(
-    defs: dg.Definitions,
-    job_name: str,
-    partition_key: str,
-    night: date,
-    label: str,
-    instance: dg.DagsterInstance,
-    log_level: str,
-    ops: dict[str, object] | None = None,
-) -> NightResult:
-    run_config: dict[str, object] = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    if ops:
-        run_config["ops"] = ops
-    result = defs.resolve_job_def(job_name).execute_in_process(
-        partition_key=partition_key,
-        instance=instance,
-        tags=runner_tags(),
-        run_config=run_config,
-        raise_on_error=False,
-    )
-    reason = ""
-    if not result.success:
-        reason = failure_reason(result.all_events) or (
-            f"run {result.run_id} failed; see it in the Dagster UI"
-        )
-    return NightResult(night, label, result.success, reason, result.run_id)
+def _run_config(log_level: str) -> dict[str, object]:
+    return {"loggers": {"console": {"config": {"log_level": log_level}}}}
 
 
 def _quiet_library_warnings() -> None:
@@ -237,13 +221,13 @@ def nightly(portals: tuple[str, ...], log_level: str, accept_shrink: bool) -> No
             instance,
             log_level,
             accept_shrink=accept_shrink,
+            reports=[tonight],
         )
-        report = run_report(defs, tonight, instance, log_level)
-    for result in [*results, report]:
+    for result in results:
         click.echo(f"{result.snapshot_date} {result.portal}: {result.status}")
     click.echo(f"Report:        {settings.report_dir / tonight.isoformat() / 'report.html'}")
     click.echo(f"Readers' copy: {settings.published_database}")
-    _fail_on_failures("nightly", [*results, report], dated=False)
+    _fail_on_failures("nightly", results, dated=False)
 
 
 @main.command()
@@ -272,9 +256,8 @@ def demo(nights: int, seed: int, log_level: str) -> None:
     )
     plan = [(night, name) for night in story.night_dates() for name in portal_names]
     with recording_instance() as instance:
-        results = run_nights(defs, plan, instance, log_level)
         # The Board reads the newest night's report; the nightly schedule writes one a night.
-        results.append(run_report(defs, story.last_night, instance, log_level))
+        results = run_nights(defs, plan, instance, log_level, reports=[story.last_night])
     _print_demo_snapshots(settings.db_path, portal_names, story.night_dates())
     _print_headlines(settings.db_path, portal_names, story.first_night, story.last_night)
     click.echo(f"DuckDB file:   {settings.db_path}")
@@ -426,9 +409,8 @@ def recompute(first: str, last: str | None, portals: tuple[str, ...], log_level:
         )
     ensure_dagster_home()
     with recording_instance() as instance:
-        results = run_nights(defs, stored, instance, log_level, RECOMPUTE_JOB)
-        for night in sorted({night for night, _ in stored}):
-            results.append(run_report(defs, night, instance, log_level))
+        nights = sorted({night for night, _ in stored})
+        results = run_nights(defs, stored, instance, log_level, RECOMPUTE_JOB, reports=nights)
     for result in results:
         click.echo(f"{result.snapshot_date} {result.portal}: {result.status}")
     _fail_on_failures("recompute", results)

@@ -82,6 +82,9 @@ def build_definitions(
         ],
         schedules=[build_nightly_schedule(nightly_job)],
         sensors=[build_report_sensor(after_night), run_failure_alert],
+        # Steps of a run one after another in the run's process: the chain is a line anyway,
+        # and DuckDB takes one writing process per file (the runs' writers share the pool).
+        executor=dg.in_process_executor,
         resources={
             "reports": ReportFolder(directory=str(settings.report_dir)),
             "portal_client": portal_client,

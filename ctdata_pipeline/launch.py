@@ -1,0 +1,177 @@
+"""How ctdata's commands run the pipeline: as runs of the code location's jobs, made in the
+Dagster instance the way the schedule makes them, executed side by side, read back when done.
+
+A run carries the origin of its job in the code location `workspace.yaml` names, so the UI lists
+it on the job's page, in the Overview timeline and under each asset's partitions, exactly like a
+scheduled run. ctdata executes its runs itself (in worker processes, at most the instance's
+`concurrency: runs: max_concurrent_runs` at once) rather than through the run launcher, which
+starts a new Python process per run: that process spends about 4 s importing the code location
+before its first step, more than a small portal's whole night (README, *Dagster*)."""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import signal
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.definitions.job_base import InMemoryJob
+from dagster._core.definitions.repository_definition.valid_definitions import (
+    SINGLETON_REPOSITORY_NAME,
+)
+from dagster._core.execution.api import create_execution_plan, execute_run
+from dagster._core.execution.execute_in_process import merge_run_tags
+from dagster._core.instance.ref import InstanceRef
+from dagster._core.remote_origin import (
+    ManagedGrpcPythonEnvCodeLocationOrigin,
+    RemoteJobOrigin,
+    RemoteRepositoryOrigin,
+)
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+from ctdata_pipeline.runs import failure_reason, runner_tags
+
+# workspace.yaml's location: the name under which the UI shows the code location's jobs.
+LOCATION_NAME = "ctdata_pipeline"
+CODE_LOCATION_MODULE = "ctdata_pipeline.definitions"
+# Without a limit in the instance, one run at a time: on one DuckDB file the runs' writing steps
+# take turns in the `duckdb` pool, and a step waiting for the pool checks again only after a
+# second or more, so side by side was slower for small portals (README, *Dagster*).
+DEFAULT_CONCURRENT_RUNS = 1
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """One run to make: a job for one partition (a (night, portal) or a night)."""
+
+    job_name: str
+    partition_key: str
+    night: date
+    label: str  # the portal, or "report": what the command's output line names
+    run_config: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    request: LaunchRequest
+    run_id: str
+    success: bool
+    reason: str
+
+
+def job_origin(job_name: str) -> RemoteJobOrigin:
+    """The origin the webserver and the daemon give a run of `job_name` from workspace.yaml."""
+    code_location = ManagedGrpcPythonEnvCodeLocationOrigin(
+        loadable_target_origin=LoadableTargetOrigin(
+            executable_path=sys.executable,
+            module_name=CODE_LOCATION_MODULE,
+            working_directory=str(Path.cwd()),
+        ),
+        location_name=LOCATION_NAME,
+    )
+    return RemoteRepositoryOrigin(code_location, SINGLETON_REPOSITORY_NAME).get_job_origin(job_name)
+
+
+def concurrent_runs(instance: dg.DagsterInstance) -> int:
+    """The instance's own limit on runs at once (`concurrency: runs: max_concurrent_runs`)."""
+    limit = instance.get_settings("concurrency").get("runs", {}).get("max_concurrent_runs", -1)
+    return limit if limit > 0 else DEFAULT_CONCURRENT_RUNS
+
+
+# What the forked run workers execute: set before they are forked, inherited, never pickled.
+_definitions: dg.Definitions | None = None
+
+
+def launch_waves(
+    defs: dg.Definitions,
+    waves: Iterable[Sequence[LaunchRequest]],
+    instance: dg.DagsterInstance,
+) -> list[RunOutcome]:
+    """Run each wave's requests side by side, waiting for a wave before the next (a night's
+    portals are one wave; the night after counts its changes against it).
+
+    Each run executes in a worker process forked from this one, which has already imported
+    the code location (a fork costs milliseconds; a fresh interpreter seconds). Processes, not
+    threads: Dagster configures Python's logging at the start of every run, which deadlocks
+    against a run logging in another thread, and each worker has a core of its own."""
+    global _definitions
+    limit = concurrent_runs(instance)
+    if limit == 1:  # one run at a time: in this process, nothing to fork
+        return [
+            launch_one(defs, request, instance, runner_tags()) for wave in waves for request in wave
+        ]
+    _definitions = defs
+    outcomes: list[RunOutcome] = []
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(limit, mp_context=context, initializer=_end_with_parent) as workers:
+        for wave in waves:
+            futures = [
+                workers.submit(_run_in_worker, request, instance.get_ref()) for request in wave
+            ]
+            outcomes.extend(map(_outcome, wave, futures))
+    return outcomes
+
+
+def _end_with_parent() -> None:
+    """A worker whose ctdata is killed gets SIGTERM too (Linux), instead of waiting forever."""
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _outcome(request: LaunchRequest, future: Future[RunOutcome]) -> RunOutcome:
+    try:
+        return future.result()
+    except BrokenProcessPool:  # the worker was killed (out of memory, a signal)
+        return RunOutcome(request, "", False, f"the process running {request.label} was killed")
+
+
+def _run_in_worker(request: LaunchRequest, instance_ref: InstanceRef) -> RunOutcome:
+    assert _definitions is not None, "launch_waves sets the definitions before forking"
+    with dg.DagsterInstance.from_ref(instance_ref) as instance:
+        return launch_one(_definitions, request, instance, runner_tags())
+
+
+def launch_one(
+    defs: dg.Definitions,
+    request: LaunchRequest,
+    instance: dg.DagsterInstance,
+    tags: Mapping[str, str],
+) -> RunOutcome:
+    """Make the run in the instance under its job's origin, execute it here, read back why it
+    failed from the run's own events."""
+    job_def = defs.resolve_job_def(request.job_name)
+    run_tags = merge_run_tags(
+        job_def=job_def,
+        partition_key=request.partition_key,
+        tags=tags,
+        asset_selection=None,
+        instance=instance,
+        run_config=request.run_config,
+    )
+    job = InMemoryJob(job_def)
+    plan = create_execution_plan(job, run_config=request.run_config, tags=run_tags)
+    run = instance.create_run_for_job(
+        job_def=job_def,
+        execution_plan=plan,
+        run_config=request.run_config,
+        tags=run_tags,
+        status=dg.DagsterRunStatus.NOT_STARTED,
+        remote_job_origin=job_origin(request.job_name),
+    )
+    result = execute_run(job, run, instance)
+    reason = ""
+    if not result.success:
+        failures = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+        reason = failure_reason(record.dagster_event for record in failures) or (
+            f"run {run.run_id} failed; see it in the Dagster UI"
+        )
+    return RunOutcome(request, run.run_id, result.success, reason)
