@@ -289,7 +289,7 @@ def store_night(
     snapshot_time: datetime | None = None,
 ) -> None:
     """Store hand-built records as the portal's snapshot of `night`, as the catalog step does."""
-    from ctdata_pipeline.catalog.store import store_records
+    from ctdata_pipeline.catalog.write import store_records
 
     store_records(conn, portal, night, records, source="test", snapshot_time=snapshot_time)
 
@@ -299,13 +299,9 @@ def normalized_rows(portal: Portal, records: list[dict[str, Any]]) -> list[dict[
     memory): their rows of catalog.assets' columns, in the order given."""
     import duckdb
 
-    from ctdata_pipeline.catalog.store import (
-        STAGED,
-        STAGED_VERSIONS,
-        ensure_schema,
-        record_asset_id,
-        stage_records,
-    )
+    from ctdata_pipeline.catalog.schema import ensure_schema
+    from ctdata_pipeline.catalog.stage import STAGED, STAGED_VERSIONS, stage_records
+    from ctdata_pipeline.catalog.write import record_asset_id
 
     conn = duckdb.connect()
     try:

@@ -5,14 +5,9 @@ from pydantic import Field
 
 from ctdata_pipeline.catalog.guard import RENORMALIZE_OVERRIDE, SnapshotRefused
 from ctdata_pipeline.catalog.normalize import NormalizeReport
-from ctdata_pipeline.catalog.store import (
-    SnapshotWritten,
-    ensure_schema,
-    stage_file,
-    stage_stored_night,
-    stored_summary,
-    write_snapshot,
-)
+from ctdata_pipeline.catalog.schema import ensure_schema
+from ctdata_pipeline.catalog.stage import stage_file, stage_stored_night
+from ctdata_pipeline.catalog.write import SnapshotWritten, stored_summary, write_snapshot
 from ctdata_pipeline.harvest.staging import StagingArea
 from ctdata_pipeline.metadata import OWNERS, table_preview
 from ctdata_pipeline.partitions import expected_by, night_and_portal
