@@ -23,9 +23,10 @@ import yaml
 from ctdata_pipeline.cli import NightResult, run_nights
 from ctdata_pipeline.code_location import build_definitions
 from ctdata_pipeline.demo.server import Hook, PortalServer
+from ctdata_pipeline.harvest.resources import LivePortalClient
 from ctdata_pipeline.partitions import night_instant
 from ctdata_pipeline.portals import Portal
-from ctdata_pipeline.resources import LivePortalClient
+from ctdata_pipeline.resources import PortalFileResource
 from ctdata_pipeline.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -204,8 +205,8 @@ class Pipeline:
         self.settings = settings_for(folder, self.portals_file)
         self.defs = build_definitions(
             self.settings,
-            self.settings.load_portals(),
-            LivePortalClient(portals_file=str(self.portals_file)),
+            PortalFileResource(path=str(self.portals_file)),
+            LivePortalClient(),
         )
 
     def run(self, instance: dg.DagsterInstance, night: date, *portals: str) -> list[NightResult]:
