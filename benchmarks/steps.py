@@ -26,7 +26,9 @@ CATALOG_PATH = "/api/catalog/v1"
 def pipeline_harvest(url: str, night: str, db: str, staging: str) -> dict[str, Any]:
     """harvest_socrata into a StagingArea, then the catalog step's `_load_night` flow
     (ensure_schema, stage_file, write_snapshot) into a DuckDB file, without Dagster."""
-    from ctdata_pipeline.catalog.store import ensure_schema, stage_file, write_snapshot
+    from ctdata_pipeline.catalog.schema import ensure_schema
+    from ctdata_pipeline.catalog.stage import stage_file
+    from ctdata_pipeline.catalog.write import write_snapshot
     from ctdata_pipeline.harvest.socrata import harvest_socrata
     from ctdata_pipeline.harvest.staging import StagingArea
     from ctdata_pipeline.warehouse import connect, scalar
@@ -311,7 +313,7 @@ def storage_history(
     import pandas as pd
 
     from benchmarks.catalog import BenchCatalog
-    from ctdata_pipeline.catalog.store import ensure_schema
+    from ctdata_pipeline.catalog.schema import ensure_schema
     from ctdata_pipeline.warehouse import connect
 
     catalog = BenchCatalog(size, date.fromisoformat(first_night))
@@ -444,7 +446,7 @@ def store_records_as_night(
 ) -> NormalizeReport:
     """Store Discovery API records as the benchmark portal's night, the way the catalog step
     does after a harvest (handed over without HTTP: only storing is measured)."""
-    from ctdata_pipeline.catalog.store import store_records
+    from ctdata_pipeline.catalog.write import store_records
 
     written = store_records(
         conn, bench_portal(), night, records, source="benchmark", min_ratio=min_ratio

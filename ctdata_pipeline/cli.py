@@ -27,15 +27,16 @@ from ctdata_pipeline.catalog.importer import (
     check_importable_night,
     import_archive,
 )
-from ctdata_pipeline.code_location import demo_definitions, live_definitions
+from ctdata_pipeline.code_location import live_definitions
+from ctdata_pipeline.demo.definitions import demo_definitions
 from ctdata_pipeline.demo.generator import DEMO_NIGHTS
 from ctdata_pipeline.demo.portals import DEMO_MAX_NIGHTS
+from ctdata_pipeline.demo.resources import DemoPortalClient
 from ctdata_pipeline.failures import failing_clearly
 from ctdata_pipeline.jobs import NIGHTLY_JOB, RECOMPUTE_JOB, REPORT_JOB
 from ctdata_pipeline.launch import LaunchRequest, launch_waves
 from ctdata_pipeline.partitions import night_key, today_in_new_york
 from ctdata_pipeline.portals import PortalFileError
-from ctdata_pipeline.resources import DemoPortalClient
 from ctdata_pipeline.runs import fail_abandoned_runs
 from ctdata_pipeline.settings import Settings, SettingsError
 from ctdata_pipeline.warehouse import WarehouseLocked, WarehouseNameError, scalar

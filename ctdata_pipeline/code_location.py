@@ -1,4 +1,7 @@
-"""How the code location is assembled: assets, job, schedule and resources for a portal file."""
+"""How the code location is assembled: assets, job, schedule and resources for a portal file.
+
+The demo's definitions (demo/definitions.py) build on these; nothing here imports the demo
+except the CTDATA_DEPLOYMENT=demo branch of definitions_from_env, when it is taken."""
 
 from __future__ import annotations
 
@@ -15,8 +18,8 @@ from ctdata_pipeline.board.assets import (
 )
 from ctdata_pipeline.catalog.assets import build_catalog_assets
 from ctdata_pipeline.catalog.checks import build_catalog_checks
-from ctdata_pipeline.demo.portals import demo_portal_file
 from ctdata_pipeline.harvest.assets import build_harvest_assets
+from ctdata_pipeline.harvest.resources import HarvestStaging, LivePortalClient, PortalClient
 from ctdata_pipeline.jobs import (
     build_nightly_job,
     build_nightly_schedule,
@@ -26,22 +29,18 @@ from ctdata_pipeline.jobs import (
 )
 from ctdata_pipeline.metrics.assets import build_metric_assets
 from ctdata_pipeline.metrics.checks import build_metric_checks
-from ctdata_pipeline.partitions import nightly_dates, nightly_partitions, today_in_new_york
-from ctdata_pipeline.portals import PortalFile
+from ctdata_pipeline.partitions import nightly_dates, nightly_partitions
 from ctdata_pipeline.report.assets import ReportFolder, build_report_assets
-from ctdata_pipeline.resources import (
-    DemoPortalClient,
-    HarvestStaging,
-    LivePortalClient,
-    PortalClient,
-)
+from ctdata_pipeline.resources import PortalFileResource, PortalList
 from ctdata_pipeline.settings import Settings
 
 
 def build_definitions(
-    settings: Settings, portal_file: PortalFile, portal_client: PortalClient
+    settings: Settings, portals: PortalList, portal_client: PortalClient
 ) -> dg.Definitions:
     """Everything the pipeline defines, for one portal file and one way of reaching portals."""
+    # Read here for the partitions; each run's resource reads (and holds) its own copy.
+    portal_file = portals.load()
     partitions = nightly_partitions(portal_file.names, portal_file.first_night)
     nights = nightly_dates(portal_file.first_night)
     retry_policy = dg.RetryPolicy(
@@ -87,6 +86,7 @@ def build_definitions(
         executor=dg.in_process_executor,
         resources={
             "reports": ReportFolder(directory=str(settings.report_dir)),
+            "portals": portals,
             "portal_client": portal_client,
             "staging": HarvestStaging(directory=str(settings.staging_dir)),
             "readers_copy": ReadersCopyFolder(directory=str(settings.published_dir)),
@@ -97,21 +97,16 @@ def build_definitions(
 
 
 def live_definitions(settings: Settings) -> dg.Definitions:
-    portal_file = settings.load_portals()
-    client = LivePortalClient(portals_file=str(settings.portals_file))
-    return build_definitions(settings, portal_file, client)
-
-
-def demo_definitions(settings: Settings, client: DemoPortalClient) -> dg.Definitions:
-    portal_file = demo_portal_file(last_night=client.story().last_night)
-    return build_definitions(settings, portal_file, client)
+    portals = PortalFileResource(path=str(settings.portals_file))
+    return build_definitions(settings, portals, LivePortalClient())
 
 
 def definitions_from_env() -> dg.Definitions:
     """CTDATA_DEPLOYMENT=demo serves the demo portals (offline); anything else is live."""
     settings = Settings.from_env()
     if os.environ.get("CTDATA_DEPLOYMENT", "live") == "demo":
-        last_night = today_in_new_york()
-        client = DemoPortalClient(last_night=last_night.isoformat())
-        return demo_definitions(settings, client)
+        # Only here: production never loads the demo's generator and servers.
+        from ctdata_pipeline.demo.definitions import demo_definitions_from_env
+
+        return demo_definitions_from_env(settings)
     return live_definitions(settings)

@@ -1,8 +1,9 @@
 """The warehouse's schema version: one row that says which layout of tables a file holds.
 
-Written wherever the schema is ensured (every write path passes through the catalog's
-`ensure_schema`), so a restore can tell a backup this code cannot read from one it can. Raise
-SCHEMA_VERSION with any change a file written before would need migrating for."""
+The number of the last catalog migration a file has had (catalog/migrations/: every write path
+passes through the catalog's `ensure_schema`, which applies them), so a restore can tell a
+backup this code cannot read from one it can. SCHEMA_VERSION is the number of the newest
+migration: a change a file written before would need migrating for is a new migration."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import duckdb
 
 from ctdata_pipeline.warehouse import first_row, scalar
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TABLE = "main.schema_version"
 
 
@@ -42,10 +43,8 @@ def check_schema_version(conn: duckdb.DuckDBPyConnection, where: str) -> int | N
     return stored
 
 
-def record_schema_version(conn: duckdb.DuckDBPyConnection) -> None:
-    """Store SCHEMA_VERSION, once: a file already at it is not written to."""
-    if check_schema_version(conn, "the database") == SCHEMA_VERSION:
-        return
+def record_schema_version(conn: duckdb.DuckDBPyConnection, version: int) -> None:
+    """Store `version` as the file's one row: the migration it has just had."""
     conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (version INTEGER NOT NULL)")
     conn.execute(f"DELETE FROM {TABLE}")
-    conn.execute(f"INSERT INTO {TABLE} VALUES (?)", [SCHEMA_VERSION])
+    conn.execute(f"INSERT INTO {TABLE} VALUES (?)", [version])

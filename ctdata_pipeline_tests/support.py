@@ -23,9 +23,10 @@ import yaml
 from ctdata_pipeline.cli import NightResult, run_nights
 from ctdata_pipeline.code_location import build_definitions
 from ctdata_pipeline.demo.server import Hook, PortalServer
+from ctdata_pipeline.harvest.resources import LivePortalClient
 from ctdata_pipeline.partitions import night_instant
 from ctdata_pipeline.portals import Portal
-from ctdata_pipeline.resources import LivePortalClient
+from ctdata_pipeline.resources import PortalFileResource
 from ctdata_pipeline.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -204,8 +205,8 @@ class Pipeline:
         self.settings = settings_for(folder, self.portals_file)
         self.defs = build_definitions(
             self.settings,
-            self.settings.load_portals(),
-            LivePortalClient(portals_file=str(self.portals_file)),
+            PortalFileResource(path=str(self.portals_file)),
+            LivePortalClient(),
         )
 
     def run(self, instance: dg.DagsterInstance, night: date, *portals: str) -> list[NightResult]:
@@ -289,7 +290,7 @@ def store_night(
     snapshot_time: datetime | None = None,
 ) -> None:
     """Store hand-built records as the portal's snapshot of `night`, as the catalog step does."""
-    from ctdata_pipeline.catalog.store import store_records
+    from ctdata_pipeline.catalog.write import store_records
 
     store_records(conn, portal, night, records, source="test", snapshot_time=snapshot_time)
 
@@ -299,13 +300,9 @@ def normalized_rows(portal: Portal, records: list[dict[str, Any]]) -> list[dict[
     memory): their rows of catalog.assets' columns, in the order given."""
     import duckdb
 
-    from ctdata_pipeline.catalog.store import (
-        STAGED,
-        STAGED_VERSIONS,
-        ensure_schema,
-        record_asset_id,
-        stage_records,
-    )
+    from ctdata_pipeline.catalog.schema import ensure_schema
+    from ctdata_pipeline.catalog.stage import STAGED, STAGED_VERSIONS, stage_records
+    from ctdata_pipeline.catalog.write import record_asset_id
 
     conn = duckdb.connect()
     try:

@@ -242,7 +242,9 @@ def test_a_malformed_or_mismatched_file_changes_nothing(
 
 
 def test_an_import_never_replaces_a_harvested_night(workspace):
-    from ctdata_pipeline.catalog.store import ensure_schema, stage_records, write_snapshot
+    from ctdata_pipeline.catalog.schema import ensure_schema
+    from ctdata_pipeline.catalog.stage import stage_records
+    from ctdata_pipeline.catalog.write import write_snapshot
     from ctdata_pipeline.harvest.staging import HarvestSummary
     from ctdata_pipeline.portals import load_portal_file
     from ctdata_pipeline.warehouse import connect

@@ -8,12 +8,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ctdata_pipeline.code_location import demo_definitions, live_definitions
+from ctdata_pipeline.code_location import live_definitions
+from ctdata_pipeline.demo.definitions import demo_definitions
 from ctdata_pipeline.demo.portals import DEMO_MAX_NIGHTS
+from ctdata_pipeline.demo.resources import DemoPortalClient
 from ctdata_pipeline.jobs import NIGHTLY_JOB
 from ctdata_pipeline.partitions import DATE
 from ctdata_pipeline.portals import DEFAULT_FIRST_NIGHT, DEFAULT_PORTALS_FILE
-from ctdata_pipeline.resources import DemoPortalClient
 from ctdata_pipeline.settings import Settings
 from ctdata_pipeline_tests.support import run_ctdata
 

@@ -5,19 +5,15 @@ from pydantic import Field
 
 from ctdata_pipeline.catalog.guard import RENORMALIZE_OVERRIDE, SnapshotRefused
 from ctdata_pipeline.catalog.normalize import NormalizeReport
-from ctdata_pipeline.catalog.store import (
-    SnapshotWritten,
-    ensure_schema,
-    stage_file,
-    stage_stored_night,
-    stored_summary,
-    write_snapshot,
-)
+from ctdata_pipeline.catalog.schema import ensure_schema
+from ctdata_pipeline.catalog.stage import stage_file, stage_stored_night
+from ctdata_pipeline.catalog.write import SnapshotWritten, stored_summary, write_snapshot
+from ctdata_pipeline.harvest.resources import HarvestStaging
 from ctdata_pipeline.harvest.staging import StagingArea
 from ctdata_pipeline.metadata import OWNERS, table_preview
 from ctdata_pipeline.partitions import expected_by, night_and_portal
 from ctdata_pipeline.portals import Portal
-from ctdata_pipeline.resources import HarvestStaging, PortalClient
+from ctdata_pipeline.resources import PortalList
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
 
 PREVIEW_COLUMNS = ["asset_id", "asset_type", "in_scope", "title", "agency", "update_frequency"]
@@ -54,7 +50,7 @@ def build_catalog_assets(
     def catalog_snapshot(
         context: dg.AssetExecutionContext,
         config: CatalogSnapshotConfig,
-        portal_client: PortalClient,
+        portals: PortalList,
         staging: HarvestStaging,
         warehouse: DuckDBWarehouse,
     ) -> dg.MaterializeResult:
@@ -66,7 +62,7 @@ def build_catalog_assets(
         overrides). Without a new harvest, re-running a night re-normalizes the records
         already stored for it, under the same guard."""
         snapshot_date, portal_name = night_and_portal(context)
-        portal_file = portal_client.portal_file()
+        portal_file = portals.portal_file()
         portal = portal_file.get(portal_name)
         area = staging.area()
         # Another run of this night may be publishing its harvest: load one whole harvest.

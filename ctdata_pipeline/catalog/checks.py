@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from ctdata_pipeline.partitions import DATE, PORTAL
-from ctdata_pipeline.resources import PortalClient
+from ctdata_pipeline.resources import PortalList
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse, first_row, sql
 
 CATALOG_SNAPSHOT = dg.AssetKey("catalog_snapshot")
@@ -59,12 +59,12 @@ def build_catalog_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.Ass
     @dg.multi_asset_check(name="catalog_snapshot_checks", specs=specs, pool=DUCKDB_POOL)
     def catalog_snapshot_checks(
         context: dg.AssetCheckExecutionContext,
-        portal_client: PortalClient,
+        portals: PortalList,
         warehouse: DuckDBWarehouse,
     ) -> Iterator[dg.AssetCheckResult]:
         """Judge the night's stored snapshot of one portal."""
         snapshot_date, portal = judged_night(context)
-        band = portal_client.portal_file().in_scope_change_warn
+        band = portals.portal_file().in_scope_change_warn
         night = {"night": snapshot_date, "portal": portal}
         with warehouse.get_connection(read_only=True) as conn:
             duplicated = conn.execute(sql("asset_ids_unique.sql", CHECKS_SQL), night).fetchall()

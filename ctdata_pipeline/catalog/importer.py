@@ -14,13 +14,9 @@ from typing import Any
 import duckdb
 
 from ctdata_pipeline.catalog.guard import IMPORT_OVERRIDE, SnapshotRefused
-from ctdata_pipeline.catalog.store import (
-    SnapshotWritten,
-    ensure_schema,
-    stage_records,
-    stored_summary,
-    write_snapshot,
-)
+from ctdata_pipeline.catalog.schema import ensure_schema
+from ctdata_pipeline.catalog.stage import stage_records
+from ctdata_pipeline.catalog.write import SnapshotWritten, stored_summary, write_snapshot
 from ctdata_pipeline.harvest.dcat import dcat_asset_id
 from ctdata_pipeline.harvest.staging import HarvestSummary
 from ctdata_pipeline.partitions import night_instant, today_in_new_york

@@ -11,7 +11,8 @@ itself is a snapshot of the window).
 A night written after the portal's latest extends the runs of the versions it still holds and
 opens runs for the others; writing the latest night again first takes it back out of the runs;
 a night written before the latest (an import, a backfill) rebuilds the portal's runs from its
-snapshots. `ctdata check` compares the runs with a rebuild."""
+snapshots. `ctdata check` compares the runs with a rebuild. The table itself is created (and
+built once for a file stored before it) by migrations/0002_version_runs.py."""
 
 from __future__ import annotations
 
@@ -19,16 +20,7 @@ from datetime import date
 
 import duckdb
 
-from ctdata_pipeline.warehouse import scalar, transaction
-
-TABLE_SQL = """
-CREATE TABLE IF NOT EXISTS catalog.version_runs (
-    portal VARCHAR NOT NULL,
-    version_id BIGINT NOT NULL,
-    first_night DATE NOT NULL,
-    last_night DATE NOT NULL
-);
-"""
+from ctdata_pipeline.warehouse import scalar
 
 # The runs as the snapshots define them (of one portal, or of all when $portal is NULL): gaps
 # and islands over each portal's sequence of snapshots.
@@ -63,20 +55,6 @@ SELECT min(first_night), portal,
        format('{{}} runs of record versions differ from the snapshots', count(*))
 FROM differing GROUP BY portal
 """
-
-
-def ensure_version_runs(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create the table; a database stored before it existed gets its runs built once."""
-    conn.execute(TABLE_SQL)
-    if scalar(conn, "SELECT count(*) FROM catalog.version_runs") > 0:
-        return
-    portals = [
-        row[0] for row in conn.execute("SELECT DISTINCT portal FROM catalog.snapshots").fetchall()
-    ]
-    if portals:
-        with transaction(conn):
-            for portal in portals:
-                rebuild_version_runs(conn, portal)
 
 
 def rebuild_version_runs(conn: duckdb.DuckDBPyConnection, portal: str) -> None:

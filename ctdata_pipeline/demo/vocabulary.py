@@ -3,10 +3,21 @@ data.ct.gov drop-down wordings, topics. Weights are rough shares, not measuremen
 
 from __future__ import annotations
 
-from ctdata_pipeline.metrics.definitions import CT_CATEGORIES
-
-# CT's category drop-down: the ten categories MD-2 accepts.
-CATEGORIES = CT_CATEGORIES
+# data.ct.gov's category drop-down, as the demo portal offers it. The demo is a portal, before
+# the flow: it does not read the metric registry, whose MD-2 accepts the same ten
+# (test_demo.py keeps the two lists equal).
+CATEGORIES = (
+    "Business",
+    "Education",
+    "Environment and Natural Resources",
+    "Government",
+    "Health and Human Services",
+    "Housing and Development",
+    "Local Government",
+    "Public Safety",
+    "Tax and Revenue",
+    "Transportation",
+)
 
 # (agency, attribution as agencies write it, share of datasets, main categories)
 AGENCIES = (

@@ -6,9 +6,10 @@ import dagster as dg
 
 from ctdata_pipeline.failures import failing_clearly
 from ctdata_pipeline.harvest.http import HarvestError
+from ctdata_pipeline.harvest.resources import HarvestStaging, PortalClient
 from ctdata_pipeline.metadata import OWNERS, table_preview
 from ctdata_pipeline.partitions import expected_by, night_and_portal
-from ctdata_pipeline.resources import HarvestStaging, PortalClient
+from ctdata_pipeline.resources import PortalList
 from ctdata_pipeline.settings import socrata_app_token
 
 PREVIEW_ROWS = 10
@@ -28,14 +29,17 @@ def build_harvest_assets(
         freshness_policy=expected_by(4),
     )
     def harvested_catalog(
-        context: dg.AssetExecutionContext, portal_client: PortalClient, staging: HarvestStaging
+        context: dg.AssetExecutionContext,
+        portals: PortalList,
+        portal_client: PortalClient,
+        staging: HarvestStaging,
     ) -> dg.MaterializeResult:
         """Tonight's catalog of one portal, complete and exactly as the portal publishes it:
         every asset's raw record (datasets, views, charts, stories, federated assets), paged
         with retries, de-duplicated and checked against the portal's own count. Nothing reaches
         the Board's numbers until the catalog step has checked and stored it."""
         snapshot_date, portal_name = night_and_portal(context)
-        portal = portal_client.portal(portal_name)
+        portal = portals.portal(portal_name)
         if portal.kind == "socrata" and not portal.as_of and socrata_app_token() is None:
             context.log.warning(
                 "SOCRATA_APP_TOKEN is not set: the Discovery API throttles anonymous requests"
@@ -46,7 +50,7 @@ def build_harvest_assets(
                 failing_clearly("stage the harvest in", area.root),
                 area.writer(portal_name, snapshot_date) as writer,
             ):
-                summary = portal_client.fetch(portal_name, snapshot_date, writer)
+                summary = portal_client.fetch(portal, snapshot_date, writer)
                 writer.commit(summary)
         except HarvestError as error:
             raise dg.Failure(description=str(error), allow_retries=error.retryable) from None

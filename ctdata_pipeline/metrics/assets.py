@@ -14,7 +14,7 @@ from ctdata_pipeline.metrics.compute import (
 )
 from ctdata_pipeline.metrics.definitions import METRICS, metric_for
 from ctdata_pipeline.partitions import night_and_portal
-from ctdata_pipeline.resources import PortalClient
+from ctdata_pipeline.resources import PortalList
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
 
 HEADLINE_METRICS = (
@@ -117,13 +117,13 @@ def build_metric_assets(
     )
     def compute_plan_metrics(
         context: dg.AssetExecutionContext,
-        portal_client: PortalClient,
+        portals: PortalList,
         warehouse: DuckDBWarehouse,
     ) -> Iterator[dg.MaterializeResult]:
         """Compute every plan metric of one portal's night in DuckDB; a night that breaks the
         rules of its checks (checks.py) is refused here and writes nothing."""
         snapshot_date, portal_name = night_and_portal(context)
-        portal_file = portal_client.portal_file()
+        portal_file = portals.portal_file()
         portal = portal_file.get(portal_name)
         with warehouse.get_connection() as conn:
             try:

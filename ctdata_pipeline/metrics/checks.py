@@ -23,7 +23,7 @@ from ctdata_pipeline.catalog.checks import (
 )
 from ctdata_pipeline.metrics.compute import SQL_DIR, night_moves
 from ctdata_pipeline.metrics.definitions import METRICS_BY_ID
-from ctdata_pipeline.resources import PortalClient
+from ctdata_pipeline.resources import PortalList
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse, sql
 
 ASSESSMENTS = dg.AssetKey("dataset_assessments")
@@ -75,12 +75,12 @@ def build_metric_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.Asse
     @dg.multi_asset_check(name="plan_metrics_checks", specs=specs, pool=DUCKDB_POOL)
     def plan_metrics_checks(
         context: dg.AssetCheckExecutionContext,
-        portal_client: PortalClient,
+        portals: PortalList,
         warehouse: DuckDBWarehouse,
     ) -> Iterator[dg.AssetCheckResult]:
         """Judge the night's stored assessments and plan metrics of one portal."""
         snapshot_date, portal = judged_night(context)
-        threshold = portal_client.portal_file().metric_change_warn_points
+        threshold = portals.portal_file().metric_change_warn_points
         night = {"night": snapshot_date, "portal": portal}
         with warehouse.get_connection(read_only=True) as conn:
             datasets = conn.execute(sql("one_row_per_dataset.sql", CHECKS_SQL), night).fetchall()

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from ctdata_pipeline.catalog.frequency import FREQUENCIES
-from ctdata_pipeline.catalog.store import ensure_schema as ensure_catalog_schema
+from ctdata_pipeline.catalog.schema import ensure_schema as ensure_catalog_schema
 from ctdata_pipeline.metrics.definitions import (
     CT_CATEGORIES,
     DCAT_FILL_FIELDS,

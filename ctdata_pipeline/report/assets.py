@@ -14,7 +14,7 @@ from ctdata_pipeline.failures import failing_clearly
 from ctdata_pipeline.metadata import OWNERS, markdown_table
 from ctdata_pipeline.partitions import expected_by, nightly_date
 from ctdata_pipeline.report.publish import publish_report
-from ctdata_pipeline.resources import PortalClient
+from ctdata_pipeline.resources import PortalList
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
 
 REPORT = dg.AssetKey("board_report")
@@ -54,7 +54,7 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         context: dg.AssetExecutionContext,
         warehouse: DuckDBWarehouse,
         reports: ReportFolder,
-        portal_client: PortalClient,
+        portals: PortalList,
     ) -> dg.MaterializeResult:
         """The night's report to the DATA Board, for every portal: a page that opens from disk
         in any browser and prints (headline figures with their trends, the agency scorecard,
@@ -72,7 +72,7 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         ):
             if not board_tables_exist(conn):
                 raise nothing_stored
-            written = publish_report(conn, reports.path(), night, portal_client.portal_file().names)
+            written = publish_report(conn, reports.path(), night, portals.portal_file().names)
         context.log.info(f"Board report for {night}: {written.report}")
         return dg.MaterializeResult(
             metadata={
