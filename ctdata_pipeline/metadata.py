@@ -9,6 +9,25 @@ import dagster as dg
 
 # Who answers for the pipeline's assets: OPM's Data and Policy Analytics division.
 OWNERS = ["team:opm-dapa"]
+# Units whose values people read to one decimal (the report prints them so); the rest are counts.
+DECIMAL_UNITS = ("percent", "score", "days")
+
+
+def metric_number(value: float, unit: str) -> dg.MetadataValue:
+    """A metric value as a number Dagster plots, rounded as the report prints it: percentages,
+    scores and days to one decimal, counts whole."""
+    if unit in DECIMAL_UNITS:
+        return dg.MetadataValue.float(round(value, 1))
+    return dg.MetadataValue.int(round(value))
+
+
+def metric_text(value: float | None, unit: str) -> str:
+    """A metric value for a metadata table: `n/a`, `48.2%`, `65.9` or `1,131`."""
+    if value is None:
+        return "n/a"
+    if unit in DECIMAL_UNITS:
+        return f"{value:,.1f}" + ("%" if unit == "percent" else "")
+    return f"{value:,.0f}"
 
 
 def table_preview(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> dg.MetadataValue:

@@ -96,8 +96,10 @@ def test_a_night_fills_every_board_table_and_checks_pass(tmp_path, instance, tod
         "SELECT value FROM board.plan_metrics WHERE portal = 'ct' AND agency IS NULL "
         "AND metric = 'pct_missing_metadata'",
     )[0][0]
-    assert plan["ct: pct_missing_metadata"].value == expected  # a number Dagster plots
-    assert "pct\\_missing\\_metadata" in plan["portal_values"].value  # the small table
+    # a number Dagster plots, one key per portal, and the small table: rounded as the report prints
+    assert plan["ct: pct_missing_metadata"].value == round(expected, 1)
+    assert isinstance(plan["ct: datasets_in_scope"], dg.IntMetadataValue)
+    assert f"| pct\\_missing\\_metadata | MD-1 | {expected:.1f}% |" in plan["portal_values"].value
     for table in BOARD_TABLES:
         rows = query(pipeline.db_path, f"SELECT count(*) FROM board.{table} WHERE portal = 'ct'")
         assert materialized[table].metadata["dagster/row_count"].value == rows[0][0]

@@ -1,8 +1,12 @@
 """The data engineers' Dagster: the webserver started on loopback loads the code location and
 lists every asset, check, job, schedule and sensor; the asset graph opens in Chromium; a portal
-added to the portal file becomes a partition after a reload, with no code change."""
+added to the portal file becomes a partition after a reload, with no code change. After `ctdata
+demo`, the pages a data engineer opens, read in Chromium and saved as screenshots: the nightly
+job's page lists its runs, an asset's Partitions tab counts the demo's nights by portal, and a
+check's history names the partition each evaluation judged."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -10,13 +14,17 @@ import sys
 import time
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import requests
 import yaml
 from playwright.sync_api import sync_playwright
 
 from ctdata_pipeline.cli import DAGSTER_YAML
-from ctdata_pipeline_tests.support import ASSET_GROUPS, REPO_ROOT
+from ctdata_pipeline.demo.generator import DEMO_NIGHTS
+from ctdata_pipeline.jobs import NIGHTLY_JOB
+from ctdata_pipeline.partitions import today_in_new_york
+from ctdata_pipeline_tests.support import ASSET_GROUPS, REPO_ROOT, ctdata_environment
 from ctdata_pipeline_tests.test_report import CHROMIUM, CHROMIUM_ARGS
 
 CHECKS = {
@@ -48,21 +56,14 @@ def free_port() -> int:
 
 
 class Webserver:
-    def __init__(self, folder: Path) -> None:
-        self.portals = folder / "portals.yaml"
-        self.portals.write_text(yaml.safe_dump({"portals": PORTALS}))
-        home = folder / "home"
-        home.mkdir()
-        (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    """dagster-webserver on loopback, started from the repository root as `dagster dev` is,
+    with the environment `env` (plus this process's, less any ctdata or Dagster setting)."""
+
+    portals: Path | None = None  # the portal file it loads, when the test wrote one
+
+    def __init__(self, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        environment = {
-            **os.environ,
-            "DAGSTER_HOME": str(home),
-            "CTDATA_PORTALS": str(self.portals),
-            "CTDATA_DB": str(folder / "data" / "ctdata.duckdb"),
-        }
-        environment.pop("CTDATA_DEPLOYMENT", None)
         started = time.monotonic()
         self.process = subprocess.Popen(
             [
@@ -75,7 +76,7 @@ class Webserver:
                 "workspace.yaml",
             ],
             cwd=REPO_ROOT,
-            env=environment,
+            env=ctdata_environment(**env),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -108,7 +109,19 @@ class Webserver:
 
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory):
-    server = Webserver(tmp_path_factory.mktemp("ui"))
+    """The live location on a fresh instance, its portal file in the test's folder."""
+    folder = tmp_path_factory.mktemp("ui")
+    portals = folder / "portals.yaml"
+    portals.write_text(yaml.safe_dump({"portals": PORTALS}))
+    home = folder / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    server = Webserver(
+        DAGSTER_HOME=str(home),
+        CTDATA_PORTALS=str(portals),
+        CTDATA_DB=str(folder / "data" / "ctdata.duckdb"),
+    )
+    server.portals = portals
     yield server
     server.stop()
 
@@ -213,3 +226,88 @@ def test_a_portal_added_to_the_portal_file_becomes_a_partition(webserver):
     )
     assert reloaded["reloadRepositoryLocation"]["__typename"] == "WorkspaceLocationEntry"
     assert portals() == ["data.ct.gov", "geodata.ct.gov", "data.hartford.gov"]
+
+
+# --- the UI after `ctdata demo`: the job's runs, an asset's partitions, a check's partition ---
+
+
+@pytest.fixture(scope="module")
+def demo_webserver(demo_run):
+    """The webserver on the session's `ctdata demo` instance, as the README's Dagster section
+    opens it (DAGSTER_HOME=dagster_home, CTDATA_DEPLOYMENT=demo)."""
+    server = Webserver(
+        DAGSTER_HOME=str(demo_run.folder / "dagster_home"),
+        CTDATA_DEPLOYMENT="demo",
+        CTDATA_DB=str(demo_run.folder / "data" / "ctdata.duckdb"),
+        CTDATA_REPORT_DIR=str(demo_run.folder / "reports"),
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ui_page(demo_webserver):
+    """A Chromium page on the demo's UI, without Dagster's community sign-up dialog (it would
+    cover the screenshot: the UI shows it once, until `communityNux` is in local storage)."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.add_init_script("window.localStorage.setItem('communityNux', '\"1\"')")
+        yield page
+        browser.close()
+
+
+def demo_instance(demo_run) -> dg.DagsterInstance:
+    return dg.DagsterInstance.from_config(str(demo_run.folder / "dagster_home"))
+
+
+def test_the_nightly_job_page_lists_the_demo_runs(demo_run, demo_webserver, ui_page, tmp_path):
+    """Every run of a night belongs to its job in the UI (needs runs that carry the code
+    location's origin, `.dagster/repository` = `__repository__@ctdata_pipeline`)."""
+    with demo_instance(demo_run) as instance:
+        runs = instance.get_runs(dg.RunsFilter(job_name=NIGHTLY_JOB), limit=10)
+    assert runs, "the demo recorded no nightly_job run"
+    ui_page.goto(
+        f"{demo_webserver.url}/locations/ctdata_pipeline/jobs/{NIGHTLY_JOB}/runs",
+        wait_until="networkidle",
+        timeout=90_000,
+    )
+    newest = runs[0].run_id[:8]  # the UI names a run by the first 8 characters of its id
+    ui_page.get_by_text(re.compile(f"No runs found|{newest}")).first.wait_for(timeout=30_000)
+    ui_page.screenshot(path=str(tmp_path / "nightly-job-runs.png"))
+    text = ui_page.inner_text("body")
+    assert "No runs found" not in text, (
+        "the job page lists none of the demo's runs: they lack the code location's origin"
+    )
+    assert [run.run_id[:8] for run in runs if run.run_id[:8] not in text] == []
+    assert "Success" in text
+
+
+def test_an_assets_partitions_and_its_checks_partition(demo_run, demo_webserver, ui_page, tmp_path):
+    """plan_metrics' Partitions tab counts what the demo materialized, night by portal; its
+    check's execution history names the night and portal each evaluation judged."""
+    night = today_in_new_york().isoformat()
+    with demo_instance(demo_run) as instance:
+        materialized = instance.get_materialized_partitions(dg.AssetKey("plan_metrics"))
+    assert len(materialized) == 2 * DEMO_NIGHTS
+    ui_page.goto(
+        f"{demo_webserver.url}/assets/plan_metrics?view=partitions",
+        wait_until="networkidle",
+        timeout=90_000,
+    )
+    ui_page.get_by_text(f"Materialized ({len(materialized)})").wait_for(timeout=30_000)
+    ui_page.screenshot(path=str(tmp_path / "plan-metrics-partitions.png"))
+    text = ui_page.inner_text("body")
+    assert "Failed (0)" in text
+    assert "demo.data.ct.gov" in text and "demo.geodata.ct.gov" in text
+    assert night in text
+
+    ui_page.goto(f"{demo_webserver.url}/assets/plan_metrics?view=checks", wait_until="networkidle")
+    ui_page.get_by_text("Execution history").click()
+    judged = f"{night}|demo.data.ct.gov"
+    ui_page.get_by_text(judged).first.wait_for(timeout=30_000)
+    ui_page.screenshot(path=str(tmp_path / "check-history.png"))
+    text = ui_page.inner_text("body")
+    assert f"{night}|demo.geodata.ct.gov" in text
+    for screenshot in ("plan-metrics-partitions.png", "check-history.png"):
+        assert (tmp_path / screenshot).stat().st_size > 20_000

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 from dagster._utils.schedules import cron_string_iterator  # to list the schedule's real ticks
+from markdown_it import MarkdownIt
 
 from ctdata_pipeline.code_location import definitions_from_env
 from ctdata_pipeline.jobs import NIGHTLY_JOB, NIGHTLY_SCHEDULE
@@ -72,6 +73,35 @@ def test_every_asset_says_what_it_means_and_who_owns_it(defs):
         schema = spec.metadata["dagster/column_schema"]
         assert all(column.description for column in schema.columns)
         assert spec.metadata["dagster/table_name"] == f"board.{spec.key.to_user_string()}"
+
+
+def test_every_description_reads_whole_as_markdown(defs):
+    """The UI renders descriptions as markdown: a bare `<night>` would be an HTML tag it
+    drops, so angle brackets belong in code spans."""
+    graph = defs.resolve_asset_graph()
+    repository = defs.get_repository_def()
+    descriptions = {
+        **{key.to_user_string(): graph.get(key).description for key in graph.get_all_asset_keys()},
+        **{
+            key.to_user_string(): graph.get_check_spec(key).description
+            for key in graph.asset_check_keys
+        },
+        **{job.name: job.description for job in repository.get_all_jobs()},
+        **{schedule.name: schedule.description for schedule in repository.schedule_defs},
+        **{sensor.name: sensor.description for sensor in repository.sensor_defs},
+    }
+    assert "board_report" in descriptions and "nightly_job" in descriptions
+    commonmark = MarkdownIt("commonmark")
+    for name, description in descriptions.items():
+        tokens = commonmark.parse(description or "")
+        html = [
+            token.content
+            for block in tokens
+            for token in [block, *(block.children or [])]
+            if token.type in ("html_inline", "html_block")
+        ]
+        assert html == [], f"{name}: {html}"
+    assert "`CTDATA_REPORT_DIR/<night>/`" in descriptions["board_report"]
 
 
 def test_partitions_are_new_york_nights_by_portal(defs):

@@ -8,6 +8,7 @@ import zipfile
 from datetime import UTC, timedelta
 from pathlib import Path
 
+import dagster as dg
 import openpyxl
 import pytest
 from playwright.sync_api import sync_playwright
@@ -15,6 +16,7 @@ from playwright.sync_api import sync_playwright
 from ctdata_pipeline.jobs import REPORT_JOB
 from ctdata_pipeline.partitions import today_in_new_york
 from ctdata_pipeline.report import publish
+from ctdata_pipeline.report.assets import REPORT
 from ctdata_pipeline.report.data import BOARD_TABLES
 from ctdata_pipeline_tests.support import (
     Pipeline,
@@ -164,6 +166,40 @@ def test_the_index_and_latest(demo_run, browser):
     assert f"{night}/board.xlsx" in links
     assert {f"{night}/{table}.csv" for table in BOARD_TABLES} <= set(links)
     opened.page.close()
+
+
+def test_the_reports_metadata_opens_by_path_and_plots_each_portal_rounded(demo_run):
+    """board_report's metadata, as the UI shows it: the page as a path (the UI copies it; a
+    browser would not follow a file:// link from the UI), and each portal's headline figures
+    as numbers under keys that name the portal, rounded as the page prints them."""
+    night = today_in_new_york()
+    with dg.DagsterInstance.from_config(str(demo_run.folder / "dagster_home")) as instance:
+        [record] = instance.fetch_materializations(
+            dg.AssetRecordsFilter(REPORT, asset_partitions=[night.isoformat()]), limit=1
+        ).records
+    metadata = record.asset_materialization.metadata
+    report = demo_run.folder / "reports" / night.isoformat() / "report.html"
+    assert isinstance(metadata["report"], dg.PathMetadataValue)
+    assert Path(metadata["report"].path) == report.resolve() and report.is_file()
+    assert not [key for key, value in metadata.items() if "file://" in str(value.value)]
+
+    headline = query(
+        demo_run.folder / "data" / "ctdata.duckdb",
+        "SELECT portal, metric, value FROM board.plan_metrics WHERE snapshot_date = ? "
+        "AND agency IS NULL AND metric IN ('pct_missing_metadata', 'pct_stale', "
+        "'datasets_in_scope')",
+        [night],
+    )
+    assert len({portal for portal, _, _ in headline}) == 2 and len(headline) == 6
+    for portal, metric, value in headline:
+        plotted = metadata[f"{portal}: {metric}"]
+        if metric == "datasets_in_scope":
+            assert isinstance(plotted, dg.IntMetadataValue) and plotted.value == value
+        else:
+            assert isinstance(plotted, dg.FloatMetadataValue)
+            assert plotted.value == round(value, 1)
+    floats = [v.value for v in metadata.values() if isinstance(v, dg.FloatMetadataValue)]
+    assert floats and all(v == round(v, 1) for v in floats)
 
 
 def test_the_workbook_and_csv_hold_every_board_table(demo_run):

@@ -5,7 +5,13 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from ctdata_pipeline.metadata import OWNERS, column_schema, markdown_table
+from ctdata_pipeline.metadata import (
+    OWNERS,
+    column_schema,
+    markdown_table,
+    metric_number,
+    metric_text,
+)
 from ctdata_pipeline.metrics.checks import ASSESSMENTS, PLAN_METRICS
 from ctdata_pipeline.metrics.compute import (
     MetricsInvalid,
@@ -143,22 +149,25 @@ def build_metric_assets(
 
 
 def _plan_metrics_metadata(night: NightMetrics) -> dict[str, object]:
-    """Row count, the headline values as numbers (keyed by portal, so each portal's series
-    plots on its own across nights), and a small table of them."""
-    headline = [(name, night.headline.get(name)) for name in HEADLINE_METRICS]
+    """Row count, a small table of the headline values and the values as numbers Dagster
+    plots, all rounded as the report prints them. A number's key names the portal, so its plot
+    is that portal's alone: dots, one per night, between the other portals' partitions (the UI
+    plots a key across every night x portal partition). `board_report`, partitioned by night
+    alone, plots the same figures as one line per portal."""
+    headline = [(name, *night.headline.get(name, (None, ""))) for name in HEADLINE_METRICS]
     table = markdown_table(
         ["metric", "id", "value"],
         [
-            [name, metric_for(name).metric_id, "n/a" if value is None else f"{value:,.2f}"]
-            for name, value in headline
+            [name, metric_for(name).metric_id, metric_text(value, unit)]
+            for name, value, unit in headline
         ],
     )
     return {
         "dagster/row_count": night.metric_rows,
         "portal_values": dg.MetadataValue.md(table),
         **{
-            f"{night.portal}: {name}": dg.MetadataValue.float(value)
-            for name, value in headline
+            f"{night.portal}: {name}": metric_number(value, unit)
+            for name, value, unit in headline
             if value is not None
         },
     }

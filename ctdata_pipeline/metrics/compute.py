@@ -51,7 +51,7 @@ class NightMetrics:
     datasets: int
     metric_rows: int
     history_nights: int
-    headline: dict[str, float | None]  # portal-wide value of each `metric`
+    headline: dict[str, tuple[float | None, str]]  # portal-wide (value, unit) of each `metric`
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
@@ -132,11 +132,12 @@ def compute_night(
     )
     check_night(conn, portal.name, snapshot_date)
     _store_night(conn, portal.name, snapshot_date)
-    headline = dict(
-        conn.execute(
-            "SELECT metric, value FROM night_metrics WHERE agency IS NULL ORDER BY metric"
+    headline = {
+        metric: (value, unit)
+        for metric, value, unit in conn.execute(
+            "SELECT metric, value, unit FROM night_metrics WHERE agency IS NULL ORDER BY metric"
         ).fetchall()
-    )
+    }
     return NightMetrics(
         snapshot_date=snapshot_date,
         portal=portal.name,

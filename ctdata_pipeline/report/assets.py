@@ -11,8 +11,9 @@ from ctdata_pipeline.board.after_night import (
     nothing_stored_failure,
 )
 from ctdata_pipeline.failures import failing_clearly
-from ctdata_pipeline.metadata import OWNERS, markdown_table
+from ctdata_pipeline.metadata import OWNERS, markdown_table, metric_number
 from ctdata_pipeline.partitions import expected_by, nightly_date
+from ctdata_pipeline.report.data import HEADLINES, NightReport
 from ctdata_pipeline.report.publish import publish_report
 from ctdata_pipeline.resources import PortalList
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
@@ -59,8 +60,9 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         """The night's report to the DATA Board, for every portal: a page that opens from disk
         in any browser and prints (headline figures with their trends, the agency scorecard,
         the work lists with links to each dataset, how each number is computed), one Excel
-        workbook, and every board table as CSV, in CTDATA_REPORT_DIR/<night>/ (with latest/ and
-        an index of every night)."""
+        workbook, and every board table as CSV, in `CTDATA_REPORT_DIR/<night>/` (with `latest/`
+        and an index of every night). Its metadata plots each portal's headline figures night
+        by night."""
         night = nightly_date(context.partition_key)
         nothing_stored = nothing_stored_failure(warehouse.database)
         # A first night whose every portal failed leaves no file, or one without board tables.
@@ -76,7 +78,9 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         context.log.info(f"Board report for {night}: {written.report}")
         return dg.MaterializeResult(
             metadata={
-                "report": dg.MetadataValue.url(written.report.resolve().as_uri()),
+                # A path, not a file:// link: a browser does not follow file:// from a web page;
+                # the UI copies the path, to paste in the address bar.
+                "report": dg.MetadataValue.path(str(written.report.resolve())),
                 "folder": dg.MetadataValue.path(str(written.folder.resolve())),
                 "latest": written.latest,
                 "report_bytes": written.files["report.html"],
@@ -87,7 +91,20 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
                     )
                 ),
                 **{f"rows: {table}": rows for table, rows in written.rows.items()},
+                **headline_numbers(written.shown),
             }
         )
 
     return [board_report]
+
+
+def headline_numbers(shown: NightReport) -> dict[str, dg.MetadataValue]:
+    """`<portal>: <metric>` -> the portal-wide value, rounded, for every headline figure of the
+    report: one metadata key per portal, so the UI's plot of a key is one portal's line across
+    nights (this asset's partitions are nights alone)."""
+    return {
+        f"{portal.name}: {metric}": metric_number(stored.value, stored.unit)
+        for portal in shown.portals
+        for metric, _ in HEADLINES
+        if (stored := portal.values.get(metric)) is not None and stored.value is not None
+    }

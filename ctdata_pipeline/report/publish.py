@@ -14,7 +14,7 @@ import duckdb
 from filelock import FileLock
 
 from ctdata_pipeline.processes import remove_abandoned_partials
-from ctdata_pipeline.report.data import BOARD_TABLES, board_table, load_night
+from ctdata_pipeline.report.data import BOARD_TABLES, NightReport, board_table, load_night
 from ctdata_pipeline.report.exports import write_csv, write_workbook
 from ctdata_pipeline.report.html import render_index, render_report
 
@@ -32,6 +32,7 @@ class ReportWritten:
     files: dict[str, int]  # file name -> bytes
     rows: dict[str, int]  # board table -> rows written
     latest: bool
+    shown: NightReport  # what the page shows: each portal's values
 
 
 def publish_report(
@@ -81,6 +82,7 @@ def _publish(
         files={p.name: p.stat().st_size for p in sorted(folder.iterdir())},
         rows={table: len(rows) for table, _, _, rows in tables},
         latest=is_latest,
+        shown=night_report,
     )
 
 
