@@ -30,13 +30,13 @@ from ctdata_pipeline.catalog.importer import (
 from ctdata_pipeline.code_location import live_definitions
 from ctdata_pipeline.demo.definitions import demo_definitions
 from ctdata_pipeline.demo.generator import DEMO_NIGHTS
-from ctdata_pipeline.demo.portals import DEMO_MAX_NIGHTS
+from ctdata_pipeline.demo.portals import DEMO_MAX_NIGHTS, demo_portal_file
 from ctdata_pipeline.demo.resources import DemoPortalClient
 from ctdata_pipeline.failures import failing_clearly
 from ctdata_pipeline.jobs import NIGHTLY_JOB, RECOMPUTE_JOB, REPORT_JOB
 from ctdata_pipeline.launch import LaunchRequest, launch_waves
 from ctdata_pipeline.partitions import night_key, today_in_new_york
-from ctdata_pipeline.portals import PortalFileError
+from ctdata_pipeline.portals import PortalFile, PortalFileError
 from ctdata_pipeline.runs import fail_abandoned_runs
 from ctdata_pipeline.settings import Settings, SettingsError
 from ctdata_pipeline.warehouse import WarehouseLocked, WarehouseNameError, scalar
@@ -101,6 +101,35 @@ def database(
     """The DuckDB file, opened the way the pipeline's steps open it (a clear failure if not,
     also when another process holds its lock past CTDATA_LOCK_WAIT_SECONDS)."""
     return Settings.from_env().warehouse(path).get_connection(read_only=read_only)
+
+
+def served_portals(settings: Settings, command: str) -> tuple[dg.Definitions, PortalFile, str]:
+    """The definitions and portal file the code location serves, chosen as it chooses them
+    (CTDATA_DEPLOYMENT=demo: the demo's), so a command's partitions are the UI's; and where
+    the portals come from, for messages."""
+    try:
+        if os.environ.get("CTDATA_DEPLOYMENT", "live") == "demo":
+            client = DemoPortalClient(last_night=today_in_new_york().isoformat())
+            return demo_definitions(settings, client), client.portal_file(), "the demo"
+        return live_definitions(settings), settings.load_portals(), str(settings.portals_file)
+    except PortalFileError as error:
+        _fail(f"ctdata {command}: {error}", code=2)
+
+
+def refuse_unknown_portals(
+    command: str, names: Sequence[str], portals: PortalFile, source: str
+) -> None:
+    """One line for portal names the portal file does not have (a demo portal's name hints
+    at CTDATA_DEPLOYMENT=demo, whose portal file has them)."""
+    unknown = sorted(set(names) - set(portals.names))
+    if not unknown:
+        return
+    demo_names = set(demo_portal_file(last_night=today_in_new_york()).names)
+    hint = ""
+    if set(unknown) <= demo_names and source != "the demo":
+        hint = " (a demo portal: run the command with CTDATA_DEPLOYMENT=demo)"
+    named = ", ".join(repr(name) for name in unknown)
+    _fail(f"ctdata {command}: no portal named {named} in {source}{hint}", 2)
 
 
 @contextmanager
@@ -204,15 +233,9 @@ def main() -> None:
 def nightly(portals: tuple[str, ...], log_level: str, accept_shrink: bool) -> None:
     """Run tonight's job: harvest every portal for today's New York date and store it."""
     settings = Settings.from_env()
-    try:
-        defs = live_definitions(settings)
-        portal_file = settings.load_portals()
-    except PortalFileError as error:
-        _fail(f"ctdata nightly: {error}", code=2)
+    defs, portal_file, source = served_portals(settings, "nightly")
     names = list(portals) or portal_file.names
-    unknown = sorted(set(names) - set(portal_file.names))
-    if unknown:
-        _fail(f"ctdata nightly: no portal named {', '.join(unknown)} in {settings.portals_file}", 2)
+    refuse_unknown_portals("nightly", names, portal_file, source)
     ensure_dagster_home()
     tonight = today_in_new_york()
     with recording_instance() as instance:
@@ -290,12 +313,9 @@ def import_archive_command(
     (Socrata portals) or a saved data.json (DCAT portals). Then compute that night's metrics
     and board tables, and the next stored night's (its changes are counted against this one)."""
     settings = Settings.from_env()
-    try:
-        portal_file = settings.load_portals()
-        defs = live_definitions(settings)
-        portal = portal_file.get(portal_name)
-    except (PortalFileError, KeyError) as error:
-        _fail(f"ctdata import: {error}".replace('"', ""), code=2)
+    defs, portal_file, source = served_portals(settings, "import")
+    refuse_unknown_portals("import", [portal_name], portal_file, source)
+    portal = portal_file.get(portal_name)
     try:
         snapshot_date = date.fromisoformat(night)
     except ValueError:
@@ -381,12 +401,9 @@ def recompute(first: str, last: str | None, portals: tuple[str, ...], log_level:
         end = date.fromisoformat(last) if last else start
     except ValueError as error:
         _fail(f"ctdata recompute: {error}", code=2)
-    try:
-        defs = live_definitions(settings)
-        portal_file = settings.load_portals()
-    except PortalFileError as error:
-        _fail(f"ctdata recompute: {error}", code=2)
+    defs, portal_file, source = served_portals(settings, "recompute")
     names = list(portals) or portal_file.names
+    refuse_unknown_portals("recompute", names, portal_file, source)
     if not settings.db_path.exists():
         _fail(f"ctdata recompute: no database at {settings.db_path} yet (CTDATA_DB)", 1)
     with database(settings.db_path, read_only=True) as conn:

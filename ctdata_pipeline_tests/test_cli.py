@@ -1,6 +1,7 @@
 """`ctdata demo` and `ctdata nightly` as a newcomer and the nightly cron run them: the installed
 console script, in a fresh working folder, against loopback portals."""
 
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -232,3 +233,26 @@ def test_ctdata_nightly_with_a_bad_portal_file(tmp_path):
         "with http:// or https:// and name a host"
     )
     assert not (tmp_path / "data").exists()
+
+
+def test_recompute_after_the_demo_works_on_its_database_and_names_a_portal_it_does_not_know(
+    demo_run, tmp_path
+):
+    """The demo's database is recomputed like a live one when the command serves the demo's
+    portal file (CTDATA_DEPLOYMENT=demo, as `dagster dev` does); without it, a demo portal's
+    name is one line that says so. (It was a DagsterUnknownPartitionError stack trace.)"""
+    folder = tmp_path / "demo"
+    shutil.copytree(demo_run.folder, folder)
+    night = today_in_new_york().isoformat()
+    portal = "demo.data.ct.gov"
+    live = run_ctdata(folder, "recompute", "--from", night, "--portal", portal)
+    assert live.returncode == 2, live.stderr
+    [line] = live.stderr.strip().splitlines()
+    assert line.startswith(f"ctdata recompute: no portal named '{portal}' in "), line
+    assert line.endswith("(a demo portal: run the command with CTDATA_DEPLOYMENT=demo)"), line
+    demo = run_ctdata(
+        folder, "recompute", "--from", night, "--portal", portal, CTDATA_DEPLOYMENT="demo"
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert f"{night} {portal}: ok" in demo.stdout
+    assert f"{night} report: ok" in demo.stdout
