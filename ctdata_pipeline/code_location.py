@@ -80,7 +80,7 @@ def build_definitions(
             build_recompute_job([compute_plan_metrics, publish_board_tables], [catalog_checks]),
             build_report_job(after_night),
         ],
-        schedules=[build_nightly_schedule(nightly_job)],
+        schedules=[build_nightly_schedule(nightly_job, settings.nightly_at)],
         sensors=[build_report_sensor(after_night), run_failure_alert],
         resources={
             "reports": ReportFolder(directory=str(settings.report_dir)),
