@@ -79,7 +79,7 @@ def build_definitions(
             build_recompute_job([compute_plan_metrics, publish_board_tables], [catalog_checks]),
             build_report_job(after_night),
         ],
-        schedules=[build_nightly_schedule(nightly_job)],
+        schedules=[build_nightly_schedule(nightly_job, settings.nightly_at)],
         sensors=[build_report_sensor(after_night), run_failure_alert],
         # Steps of a run one after another in the run's process: the chain is a line anyway,
         # and DuckDB takes one writing process per file (the runs' writers share the pool).

@@ -1,10 +1,13 @@
-"""The nightly job and its 02:00 New York schedule."""
+"""The nightly job and its schedule (02:00 New York unless CTDATA_NIGHTLY_AT says otherwise)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import time
 
 import dagster as dg
+
+from ctdata_pipeline.partitions import HARVEST_TIME
 
 NIGHTLY_JOB = "nightly_job"
 NIGHTLY_SCHEDULE = "nightly_schedule"
@@ -74,15 +77,15 @@ def build_report_sensor(
 
 
 def build_nightly_schedule(
-    job: dg.UnresolvedAssetJobDefinition,
+    job: dg.UnresolvedAssetJobDefinition, at: time = HARVEST_TIME
 ) -> dg.UnresolvedPartitionedAssetScheduleDefinition | dg.ScheduleDefinition:
-    """02:00 America/New_York every night (the timezone comes from the partitions), one run per
+    """`at` America/New_York every night (the timezone comes from the partitions), one run per
     portal for that day's night; running by default, since nobody turns it on by hand."""
     return dg.build_schedule_from_partitioned_job(
         job,
         name=NIGHTLY_SCHEDULE,
-        hour_of_day=2,
-        minute_of_hour=0,
+        hour_of_day=at.hour,
+        minute_of_hour=at.minute,
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Harvest every portal at 02:00 New York time, one run per portal.",
+        description=f"Harvest every portal at {at:%H:%M} New York time, one run per portal.",
     )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 
+from ctdata_pipeline.partitions import HARVEST_TIME
 from ctdata_pipeline.portals import DEFAULT_PORTALS_FILE, PortalFile, load_portal_file
 from ctdata_pipeline.warehouse import LOCK_WAIT_SECONDS, DuckDBWarehouse, check_database_name
 
@@ -31,6 +34,8 @@ class Settings:
     # are kept (CTDATA_BACKUP_KEEP, parsed by backup/retention.py).
     backup_dir: Path | None = None
     backup_keep: str = ""
+    # When the nightly schedule fires, New York time (CTDATA_NIGHTLY_AT).
+    nightly_at: time = HARVEST_TIME
 
     @classmethod
     def from_env(cls, cwd: Path | None = None) -> Settings:
@@ -49,6 +54,7 @@ class Settings:
             backup_keep=os.environ.get("CTDATA_BACKUP_KEEP", ""),
             publish_dir=_path_from_env("CTDATA_PUBLISH_DIR", db_path.parent / "published", cwd),
             lock_wait_seconds=_number_from_env("CTDATA_LOCK_WAIT_SECONDS", LOCK_WAIT_SECONDS),
+            nightly_at=_time_of_day_from_env("CTDATA_NIGHTLY_AT", HARVEST_TIME),
         )
 
     @property
@@ -100,6 +106,20 @@ def _number_from_env(name: str, default: float, whole: bool = False) -> float:
         kind = "a whole number, 0 or more" if whole else "a number of seconds, 0 or more"
         raise SettingsError(f"{name}={value!r} must be {kind}")
     return number
+
+
+def _time_of_day_from_env(name: str, default: time) -> time:
+    """A time of day written HH:MM (24-hour clock)."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
+    hour, minute = (int(part) for part in match.groups()) if match else (-1, -1)
+    if not (0 <= hour <= 23 and 0 <= minute <= 59):
+        raise SettingsError(
+            f"{name}={value!r} must be a time of day HH:MM, 24-hour, New York time (e.g. 02:00)"
+        )
+    return time(hour, minute)
 
 
 def _path_from_env(name: str, default: Path, cwd: Path) -> Path:

@@ -29,6 +29,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "CTDATA_LOCK_WAIT_SECONDS",
         "CTDATA_BACKUP_DIR",
         "CTDATA_BACKUP_KEEP",
+        "CTDATA_NIGHTLY_AT",
     ):
         monkeypatch.delenv(name, raising=False)
 

@@ -155,6 +155,19 @@ def test_the_schedule_runs_at_two_new_york_time_by_default(defs):
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
 
 
+def test_ctdata_nightly_at_moves_the_schedule(monkeypatch):
+    monkeypatch.setenv("CTDATA_NIGHTLY_AT", "23:45")
+    schedule = definitions_from_env().resolve_schedule_def(NIGHTLY_SCHEDULE)
+    assert schedule.cron_schedule == "45 23 * * *"
+    assert schedule.execution_timezone == "America/New_York"
+    tick = datetime(2026, 11, 30, 23, 45, tzinfo=NEW_YORK)
+    requests = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=tick))
+    assert {request.partition_key for request in requests.run_requests} == {
+        "2026-11-30|data.ct.gov",
+        "2026-11-30|geodata.ct.gov",
+    }
+
+
 @pytest.mark.parametrize(
     ("night", "utc_hour"),
     [

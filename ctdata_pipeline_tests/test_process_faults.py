@@ -306,6 +306,7 @@ def test_a_bad_portal_file_stops_the_night_before_anything_is_touched(history, t
         ("CTDATA_HARVEST_RETRIES", "1.5", "must be a whole number, 0 or more"),
         ("CTDATA_HARVEST_RETRY_DELAY", "-5", "must be a number of seconds, 0 or more"),
         ("CTDATA_DB", "metrics.duckdb", "the same as one of the pipeline's schemas"),
+        ("CTDATA_NIGHTLY_AT", "2am", "must be a time of day HH:MM, 24-hour, New York time"),
     ],
 )
 def test_a_bad_setting_stops_every_command_in_one_line(history, variable, value, expected):

@@ -114,9 +114,21 @@ def test_the_production_dagster_yaml_in_the_readme_is_valid(tmp_path, monkeypatc
     (tmp_path / "dagster.yaml").write_text(block)
     for name in ("DAGSTER_PG_HOST", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD"):
         monkeypatch.setenv(name, "x")
+    monkeypatch.setenv("DAGSTER_PG_PORT", "5432")
     config, _ = dagster_instance_config(str(tmp_path))
     assert config["storage"]["postgres"]["postgres_db"]["db_name"] == "dagster"
+    assert config["run_monitoring"]["enabled"] is True
     assert config["concurrency"]["pools"]["default_limit"] == 1
+
+
+def test_the_readme_never_serves_the_writable_ui_on_a_public_address():
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    production = readme.split("\n## Production\n", 1)[1].split("\n## ", 1)[0]
+    webservers = re.findall(r"dagster-webserver [^\n`]*", readme)
+    assert webservers
+    assert all("-h 127.0.0.1" in command for command in webservers), webservers
+    assert any("--read-only" in command for command in webservers)
+    assert "basic_auth" in production and "reverse_proxy 127.0.0.1:3000" in production
 
 
 def test_the_dagster_yaml_ctdata_writes_is_valid(tmp_path):
