@@ -23,6 +23,8 @@ from ctdata_pipeline.demo.server import PortalServer
 
 NIGHT = date(2025, 6, 30)  # a past night: the served portal answers "as of" it
 NIGHTLY_ASSETS = 3000
+PORTAL_ASSETS = 300  # a small catalog: what a night costs per portal beyond its data
+PORTAL_COUNTS = [1, 10, 40]
 HARVEST_TARGET_ASSETS = 100_000
 
 
@@ -37,9 +39,16 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--storage-size", type=int, default=10_000, help="assets, storage line")
     parser.add_argument("--repeats", type=int, help="runs of each step (median; default 3)")
     parser.add_argument(
+        "--portal-counts",
+        type=int,
+        nargs="+",
+        default=PORTAL_COUNTS,
+        help="portals of the per-portal cost line (default 1 10 40)",
+    )
+    parser.add_argument(
         "--only",
         nargs="+",
-        choices=["harvest", "metrics", "storage", "nightly", "report", "backup"],
+        choices=["harvest", "metrics", "storage", "nightly", "portals", "report", "backup"],
         help="measure only these lines",
     )
     parser.add_argument("--work-dir", type=Path, help="keep the databases here (default: temp)")
@@ -49,7 +58,7 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
     options.metric_size = options.metric_size or (10_000 if options.quick else 100_000)
     options.repeats = options.repeats or 3
     options.only = set(
-        options.only or ["harvest", "metrics", "storage", "nightly", "report", "backup"]
+        options.only or ["harvest", "metrics", "storage", "nightly", "portals", "report", "backup"]
     )
     return options
 
@@ -202,7 +211,24 @@ def measure_backup(options: argparse.Namespace, work: Path, table: Table) -> Non
 
 def measure_nightly(options: argparse.Namespace, work: Path, table: Table) -> None:
     """`ctdata nightly` end to end on a live-looking 3k-asset portal, and Dagster's share."""
-    catalog = BenchCatalog(NIGHTLY_ASSETS, NIGHT)
+    walls, peaks, steps = nightly_runs(options, work, NIGHTLY_ASSETS, 1)
+    table.nightly(NIGHTLY_ASSETS, walls, peaks, steps)
+
+
+def measure_portals(options: argparse.Namespace, work: Path, table: Table) -> None:
+    """What a portal costs a night: `ctdata nightly` over 1, 10 and 40 portals of one small
+    catalog (each its own run, as the schedule launches them), and Dagster's share."""
+    for count in options.portal_counts:
+        walls, peaks, steps = nightly_runs(options, work, PORTAL_ASSETS, count)
+        table.portals(PORTAL_ASSETS, count, walls, peaks, steps)
+
+
+def nightly_runs(
+    options: argparse.Namespace, work: Path, assets: int, portals: int
+) -> tuple[list[float], list[int], list[float]]:
+    """Wall times, peak memory and summed step times of `options.repeats` runs of the console
+    script over `portals` portals that serve the same `assets`-asset catalog."""
+    catalog = BenchCatalog(assets, NIGHT)
     script = Path(sys.executable).with_name("ctdata")
     command = [str(script) if script.exists() else shutil.which("ctdata") or "ctdata", "nightly"]
     walls: list[float] = []
@@ -210,14 +236,19 @@ def measure_nightly(options: argparse.Namespace, work: Path, table: Table) -> No
     steps: list[float] = []
     with served(catalog, as_of=False) as server:
         for attempt in range(options.repeats):
-            say(f"nightly {size_text(NIGHTLY_ASSETS)}: run {attempt + 1} of {options.repeats}")
-            folder = work / f"nightly-{attempt}"
+            say(f"nightly {size_text(assets)} x {portals}: run {attempt + 1} of {options.repeats}")
+            folder = work / f"nightly-{assets}-{portals}-{attempt}"
             folder.mkdir(parents=True)
-            portals = folder / "portals.yaml"
-            entry = portal_entry(server.url, as_of=False)
-            portals.write_text(yaml.safe_dump({"portals": [entry]}), encoding="utf-8")
+            entries = []
+            for number in range(portals):
+                entry = portal_entry(server.url, as_of=False)
+                if portals > 1:
+                    entry["name"] = f"p{number:03d}.{entry['name']}"
+                entries.append(entry)
+            portal_file = folder / "portals.yaml"
+            portal_file.write_text(yaml.safe_dump({"portals": entries}), encoding="utf-8")
             env = child_env(
-                CTDATA_PORTALS=str(portals),
+                CTDATA_PORTALS=str(portal_file),
                 CTDATA_DB=str(folder / "data" / "ctdata.duckdb"),
                 CTDATA_REPORT_DIR=str(folder / "reports"),
                 DAGSTER_HOME=str(folder / "dagster_home"),
@@ -230,7 +261,7 @@ def measure_nightly(options: argparse.Namespace, work: Path, table: Table) -> No
             peaks.append(peak)
             steps.append(dagster_step_seconds(folder / "dagster_home"))
             shutil.rmtree(folder)
-    table.nightly(NIGHTLY_ASSETS, walls, peaks, steps)
+    return walls, peaks, steps
 
 
 def dagster_step_seconds(home: Path) -> float:
@@ -267,6 +298,7 @@ def main(argv: list[str] | None = None) -> None:
         ("metrics", measure_metrics),
         ("storage", measure_storage),
         ("nightly", measure_nightly),
+        ("portals", measure_portals),
         ("backup", measure_backup),
     ]
     try:

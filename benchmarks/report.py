@@ -51,6 +51,7 @@ class Table:
         self.repeats = repeats
         self.rows: list[Row] = []
         self.notes: list[str] = []
+        self.one_portal_wall: float | None = None
 
     def harvest(self, size: int, pipeline: Runs, naive: Runs, limit: Runs, *, final: bool) -> None:
         label = f"{size // 1000}k"
@@ -295,6 +296,38 @@ class Table:
             "steps' own time is the sum of every step's start-to-end in the run's Dagster events; "
             "Dagster overhead is the rest (imports, instance, run records, event writes)."
         )
+
+    def portals(
+        self, assets: int, portals: int, walls: list[float], peaks: list[int], steps: list[float]
+    ) -> None:
+        wall = statistics.median(walls)
+        step_time = statistics.median(steps)
+        per_portal = wall / portals
+        at_target = portals == max(40, portals)
+        self.rows += [
+            Row(
+                "ctdata nightly per portal",
+                f"{portals} x {assets}",
+                "wall / portals",
+                seconds_text(per_portal),
+                target="<= 0.5 s at 40" if at_target else "",
+                met=per_portal <= 0.5 if at_target else None,
+            ),
+            Row("", "", "wall", seconds_text(wall)),
+            Row("", "", "Dagster overhead", seconds_text(wall - step_time)),
+            Row("", "", "peak memory", bytes_text(statistics.median(peaks))),
+        ]
+        if portals == 1:
+            self.one_portal_wall = wall
+        elif self.one_portal_wall is not None:
+            added = (wall - self.one_portal_wall) / (portals - 1)
+            self.rows.insert(-3, Row("", "", "each portal beyond one", seconds_text(added)))
+        if portals == 1:
+            self.notes.append(
+                "ctdata nightly per portal: N portals serving the same small catalog, one run "
+                "per portal and night (plus the night's report), wall time of the console "
+                "script divided by N; Dagster overhead as for ctdata nightly."
+            )
 
     def render(self, *, total_seconds: float) -> str:
         header = Row("step", "size", "figure", "pipeline", "naive", "ratio", "limit", "target")

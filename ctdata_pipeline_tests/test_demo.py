@@ -10,7 +10,6 @@ import requests
 from ctdata_pipeline.demo.generator import DemoStory, HubDemoFeed, SocrataDemoCatalog
 from ctdata_pipeline.demo.portals import DEMO_HUB, DEMO_SOCRATA, DemoPortals, demo_portal_file
 from ctdata_pipeline.demo.vocabulary import CATEGORIES
-from ctdata_pipeline.metrics.definitions import CT_CATEGORIES
 from ctdata_pipeline.partitions import night_instant
 from ctdata_pipeline_tests.support import load_realdata, normalized_rows
 
@@ -22,10 +21,6 @@ def in_scope_rows(records):
     portal = demo_portal_file().get(DEMO_SOCRATA)
     rows = normalized_rows(portal, records)
     return [row for row in rows if row["in_scope"]]
-
-
-def test_the_demo_portal_offers_the_categories_md2_accepts():
-    assert CATEGORIES == CT_CATEGORIES
 
 
 def test_the_same_story_gives_the_same_catalogs():

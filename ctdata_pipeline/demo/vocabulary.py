@@ -3,21 +3,10 @@ data.ct.gov drop-down wordings, topics. Weights are rough shares, not measuremen
 
 from __future__ import annotations
 
-# data.ct.gov's category drop-down, as the demo portal offers it. The demo is a portal, before
-# the flow: it does not read the metric registry, whose MD-2 accepts the same ten
-# (test_demo.py keeps the two lists equal).
-CATEGORIES = (
-    "Business",
-    "Education",
-    "Environment and Natural Resources",
-    "Government",
-    "Health and Human Services",
-    "Housing and Development",
-    "Local Government",
-    "Public Safety",
-    "Tax and Revenue",
-    "Transportation",
-)
+from ctdata_pipeline.ct_standard import CT_CATEGORIES
+
+# data.ct.gov's category drop-down, as the demo portal offers it.
+CATEGORIES = CT_CATEGORIES
 
 # (agency, attribution as agencies write it, share of datasets, main categories)
 AGENCIES = (

@@ -16,8 +16,8 @@ import duckdb
 
 from ctdata_pipeline.catalog.frequency import FREQUENCIES
 from ctdata_pipeline.catalog.schema import ensure_schema as ensure_catalog_schema
+from ctdata_pipeline.ct_standard import CT_CATEGORIES
 from ctdata_pipeline.metrics.definitions import (
-    CT_CATEGORIES,
     DCAT_FILL_FIELDS,
     FR6_MIN_NIGHTS,
     FR6_WINDOW_DAYS,

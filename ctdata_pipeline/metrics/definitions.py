@@ -8,19 +8,6 @@ from dataclasses import dataclass
 
 METRIC_VERSION = 1
 
-# CT's category drop-down (open data handbook, metadata standard): MD-2 accepts only these.
-CT_CATEGORIES = (
-    "Business",
-    "Education",
-    "Environment and Natural Resources",
-    "Government",
-    "Health and Human Services",
-    "Housing and Development",
-    "Local Government",
-    "Public Safety",
-    "Tax and Revenue",
-    "Transportation",
-)
 
 # MD-6: descriptions that say nothing.
 PLACEHOLDER_DESCRIPTIONS = ("test", "tbd", "n/a", "none", "description")
