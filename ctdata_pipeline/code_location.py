@@ -27,6 +27,7 @@ from ctdata_pipeline.jobs import (
     build_report_job,
     build_report_sensor,
 )
+from ctdata_pipeline.metadata import OWNERS
 from ctdata_pipeline.metrics.assets import build_metric_assets
 from ctdata_pipeline.metrics.checks import build_metric_checks
 from ctdata_pipeline.partitions import nightly_dates, nightly_partitions
@@ -69,7 +70,7 @@ def build_definitions(
     nightly_job = build_nightly_job(nightly_assets)
     # What follows a night, once every portal's run is done (report_job, report_automation).
     after_night = [board_report, board_readers_copy, warehouse_backup]
-    return dg.Definitions(
+    defs = dg.Definitions(
         assets=[*nightly_assets, *after_night],
         asset_checks=[catalog_checks, metric_checks],
         jobs=[
@@ -93,6 +94,12 @@ def build_definitions(
             "warehouse": settings.warehouse(),
             "backups": BackupFolder(directory=str(settings.backups), keep=settings.backup_keep),
         },
+    )
+    # One owner for every asset, and its stage (the group) as a tag, set here once.
+    return defs.map_asset_specs(
+        func=lambda spec: spec.merge_attributes(
+            owners=OWNERS, tags={"layer": spec.group_name or "default"}
+        )
     )
 
 

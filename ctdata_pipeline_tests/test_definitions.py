@@ -53,6 +53,7 @@ def test_every_asset_says_what_it_means_and_who_owns_it(defs):
     for spec in specs.values():
         assert len(spec.description) > 100
         assert spec.owners == ["team:opm-dapa"]
+        assert spec.tags["layer"] == spec.group_name  # set once, at the root
         assert spec.kinds
     assert {"socrata", "dcat"} <= specs["harvested_catalog"].kinds
     assert "duckdb" in specs["catalog_snapshot"].kinds

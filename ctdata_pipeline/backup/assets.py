@@ -12,7 +12,6 @@ from ctdata_pipeline.backup.take import BackupRefused, take_backup
 from ctdata_pipeline.board.after_night import REPORT_AUTOMATION
 from ctdata_pipeline.board.verify import content_fingerprint
 from ctdata_pipeline.failures import failing_clearly
-from ctdata_pipeline.metadata import OWNERS
 from ctdata_pipeline.report.assets import REPORT
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
 
@@ -40,8 +39,6 @@ def build_backup_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         partitions_def=daily,
         deps=[REPORT],
         kinds={"duckdb"},
-        owners=OWNERS,
-        tags={"layer": "backup"},
         pool=DUCKDB_POOL,
         # After the night's report (whatever the portals did), as the report after the portals.
         automation_condition=REPORT_AUTOMATION,

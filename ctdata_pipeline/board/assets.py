@@ -10,7 +10,7 @@ from ctdata_pipeline.board.after_night import REPORT_AUTOMATION, nothing_stored_
 from ctdata_pipeline.board.publish import BoardInconsistent, publish_night
 from ctdata_pipeline.board.readers_copy import CURRENT, board_relations, publish_readers_copy
 from ctdata_pipeline.failures import failing_clearly
-from ctdata_pipeline.metadata import OWNERS, column_schema, markdown_table
+from ctdata_pipeline.metadata import column_schema, markdown_table
 from ctdata_pipeline.metrics.assets import ASSESSMENTS, PLAN_METRICS
 from ctdata_pipeline.partitions import expected_by, night_and_portal, nightly_date
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
@@ -112,8 +112,6 @@ def build_board_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
             deps=deps,
             description=description,
             kinds={"duckdb", "sql", "table"},
-            owners=OWNERS,
-            tags={"layer": "board"},
             metadata={
                 "dagster/table_name": f"board.{table}",
                 "dagster/column_schema": column_schema(columns),
@@ -166,8 +164,6 @@ def build_readers_copy_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.As
         partitions_def=daily,
         deps=[PLAN_METRICS, *TABLES],
         kinds={"duckdb", "parquet"},
-        owners=OWNERS,
-        tags={"layer": "board"},
         # It only reads the warehouse, but a read-only open still waits for a writer's lock.
         pool=DUCKDB_POOL,
         automation_condition=REPORT_AUTOMATION,

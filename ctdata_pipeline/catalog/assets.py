@@ -10,7 +10,7 @@ from ctdata_pipeline.catalog.stage import stage_file, stage_stored_night
 from ctdata_pipeline.catalog.write import SnapshotWritten, stored_summary, write_snapshot
 from ctdata_pipeline.harvest.resources import HarvestStaging
 from ctdata_pipeline.harvest.staging import StagingArea
-from ctdata_pipeline.metadata import OWNERS, table_preview
+from ctdata_pipeline.metadata import table_preview
 from ctdata_pipeline.partitions import expected_by, night_and_portal
 from ctdata_pipeline.portals import Portal
 from ctdata_pipeline.resources import PortalList
@@ -42,8 +42,6 @@ def build_catalog_assets(
         partitions_def=partitions_def,
         deps=[harvest],
         kinds={"duckdb", "python"},
-        owners=OWNERS,
-        tags={"layer": "catalog"},
         pool=DUCKDB_POOL,
         freshness_policy=expected_by(4),
     )

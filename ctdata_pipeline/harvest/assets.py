@@ -7,7 +7,7 @@ import dagster as dg
 from ctdata_pipeline.failures import failing_clearly
 from ctdata_pipeline.harvest.http import HarvestError
 from ctdata_pipeline.harvest.resources import HarvestStaging, PortalClient
-from ctdata_pipeline.metadata import OWNERS, table_preview
+from ctdata_pipeline.metadata import table_preview
 from ctdata_pipeline.partitions import expected_by, night_and_portal
 from ctdata_pipeline.resources import PortalList
 from ctdata_pipeline.settings import socrata_app_token
@@ -23,8 +23,6 @@ def build_harvest_assets(
         group_name="harvest",
         partitions_def=partitions_def,
         kinds={"socrata", "dcat", "python"},
-        owners=OWNERS,
-        tags={"layer": "harvest"},
         retry_policy=retry_policy,
         freshness_policy=expected_by(4),
     )

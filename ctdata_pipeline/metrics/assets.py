@@ -6,7 +6,6 @@ from collections.abc import Iterator
 import dagster as dg
 
 from ctdata_pipeline.metadata import (
-    OWNERS,
     column_schema,
     markdown_table,
     metric_number,
@@ -93,8 +92,6 @@ def build_metric_assets(
                 "of the Board are drawn from it (table metrics.datasets)."
             ),
             kinds={"duckdb", "sql"},
-            owners=OWNERS,
-            tags={"layer": "metrics"},
             metadata={
                 "dagster/table_name": "metrics.datasets",
                 "dagster/column_schema": column_schema(ASSESSMENT_COLUMNS),
@@ -106,8 +103,6 @@ def build_metric_assets(
             deps=[ASSESSMENTS],
             description=_plan_metrics_description(),
             kinds={"duckdb", "sql", "table"},
-            owners=OWNERS,
-            tags={"layer": "metrics"},
             metadata={
                 "dagster/table_name": "board.plan_metrics",
                 "dagster/column_schema": column_schema(PLAN_METRIC_COLUMNS),

@@ -11,7 +11,7 @@ from ctdata_pipeline.board.after_night import (
     nothing_stored_failure,
 )
 from ctdata_pipeline.failures import failing_clearly
-from ctdata_pipeline.metadata import OWNERS, markdown_table, metric_number
+from ctdata_pipeline.metadata import markdown_table, metric_number
 from ctdata_pipeline.partitions import expected_by, nightly_date
 from ctdata_pipeline.report.data import HEADLINES, NightReport
 from ctdata_pipeline.report.publish import publish_report
@@ -45,8 +45,6 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         partitions_def=daily,
         deps=list(BOARD_INPUTS),
         kinds={"html", "excel", "csv"},
-        owners=OWNERS,
-        tags={"layer": "report"},
         pool=DUCKDB_POOL,
         automation_condition=REPORT_AUTOMATION,
         freshness_policy=expected_by(5),
