@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pandas as pd
 
 from ctdata_pipeline.catalog.normalize import (
     ASSET_COLUMNS,
@@ -196,6 +195,9 @@ def _normalize_dcat(conn: duckdb.DuckDBPyConnection) -> None:
             {"asset_id": asset_id, "record_hash": record_hash, **normalize_dcat(json.loads(record))}
             for asset_id, record_hash, record in batch
         ]
+        # pandas only here (DCAT records handed to DuckDB): imported on use, not by every command
+        import pandas as pd
+
         frame = pd.DataFrame.from_records(rows, columns=list(VERSION_COLUMNS))
         conn.register("staged_chunk", frame)
         try:

@@ -10,13 +10,8 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import date
-
-import matplotlib
-
-matplotlib.use("Agg")  # no display; charts are only ever written to files
-
-from matplotlib import dates as mdates
-from matplotlib.figure import Figure
+from functools import cache
+from types import ModuleType
 
 from ctdata_pipeline.report.data import format_value
 
@@ -28,14 +23,25 @@ STYLES = (
     ("#E69F00", "D", "-."),  # orange, diamonds, dash-dot
 )
 TARGET_COLOUR = "#000000"
-matplotlib.rcParams.update(
-    {
-        "svg.fonttype": "none",  # text stays text: searchable, and read by screen readers
-        "svg.hashsalt": "ctdata",  # stable element ids, so a report is reproducible
-        "font.size": 8,
-        "font.family": "sans-serif",
-    }
-)
+
+
+@cache
+def _matplotlib() -> ModuleType:
+    """matplotlib, set up once, when the first chart is drawn: not when the module loads, since
+    every ctdata command, the code server and each run load it (matplotlib takes about a
+    second to import)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display; charts are only ever written to files
+    matplotlib.rcParams.update(
+        {
+            "svg.fonttype": "none",  # text stays text: searchable, and read by screen readers
+            "svg.hashsalt": "ctdata",  # stable element ids, so a report is reproducible
+            "font.size": 8,
+            "font.family": "sans-serif",
+        }
+    )
+    return matplotlib
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,10 @@ class Chart:
 def trend_chart(
     title: str, series: list[Series], unit: str, target: tuple[float, str] | None = None
 ) -> Chart:
+    _matplotlib()
+    from matplotlib import dates as mdates
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(4.8, 2.0))
     axes = figure.add_subplot()
     top = 0.0

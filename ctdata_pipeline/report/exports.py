@@ -16,12 +16,6 @@ from pathlib import Path
 from typing import Any
 from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
-from openpyxl.writer.excel import ExcelWriter
-
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 PERCENT_FORMAT = '0.0"%"'  # values are 0-100, as in the board tables
 MIN_WIDTH, MAX_WIDTH = 8, 60  # characters
@@ -62,6 +56,13 @@ def write_workbook(
     streaming mode, so a large table costs memory for one row at a time. The workbook's times
     (its properties, its zip entries) are `as_of`, the data's time, never the clock: the same
     tables make the same bytes."""
+    # Imported here, not with the module: every ctdata command and run loads this module.
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+    from openpyxl.writer.excel import ExcelWriter
+
     workbook = Workbook(write_only=True)
     stamp = as_of.astimezone(UTC).replace(tzinfo=None)
     workbook.properties.created = workbook.properties.modified = stamp
