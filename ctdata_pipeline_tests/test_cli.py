@@ -256,3 +256,41 @@ def test_recompute_after_the_demo_works_on_its_database_and_names_a_portal_it_do
     assert demo.returncode == 0, demo.stderr
     assert f"{night} {portal}: ok" in demo.stdout
     assert f"{night} report: ok" in demo.stdout
+
+
+def test_with_max_concurrent_runs_a_nights_portals_run_side_by_side_in_forked_workers(tmp_path):
+    """The instance's `concurrency: runs: max_concurrent_runs` is how many runs a command
+    executes at once: above 1, each in a worker process forked from ctdata. Every run still
+    belongs to its job, and the night is the same as one at a time."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n"
+        "  runs:\n    max_concurrent_runs: 2\n",
+        encoding="utf-8",
+    )
+    with (
+        serve("socrata", socrata_catalog(40)) as socrata,
+        serve("socrata", socrata_catalog(30)) as other,
+    ):
+        portals = write_portal_file(
+            tmp_path, [portal_entry("ct", socrata), portal_entry("other", other)]
+        )
+        completed = run_ctdata(
+            tmp_path, "nightly", CTDATA_PORTALS=str(portals), DAGSTER_HOME=str(home)
+        )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    tonight = today_in_new_york()
+    assert [row[:3] for row in snapshots(tmp_path / "data" / "ctdata.duckdb")] == [
+        (tonight, "ct", 40),
+        (tonight, "other", 30),
+    ]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+        nightly = [run for run in runs if run.job_name == "nightly_job"]
+        assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+        assert {run.remote_job_origin.location_name for run in runs} == {"ctdata_pipeline"}
+        first, second = (instance.get_run_stats(run.run_id) for run in nightly)
+    # Side by side: each portal's run started before the other ended (one at a time, the
+    # second would start after the first ended).
+    assert first.start_time < second.end_time and second.start_time < first.end_time
