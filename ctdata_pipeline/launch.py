@@ -3,8 +3,9 @@ Dagster instance the way the schedule makes them, executed side by side, read ba
 
 A run carries the origin of its job in the code location `workspace.yaml` names, so the UI lists
 it on the job's page, in the Overview timeline and under each asset's partitions, exactly like a
-scheduled run. ctdata executes its runs itself (in worker processes, at most the instance's
-`concurrency: runs: max_concurrent_runs` at once) rather than through the run launcher, which
+scheduled run. ctdata executes its runs itself (in its own process, or, when the instance's
+`concurrency: runs: max_concurrent_runs` is above 1, that many at once in worker processes
+forked from it) rather than through the run launcher, which
 starts a new Python process per run: that process spends about 4 s importing the code location
 before its first step, more than a small portal's whole night (README, *Dagster*)."""
 
@@ -99,8 +100,9 @@ def launch_waves(
     """Run each wave's requests side by side, waiting for a wave before the next (a night's
     portals are one wave; the night after counts its changes against it).
 
-    Each run executes in a worker process forked from this one, which has already imported
-    the code location (a fork costs milliseconds; a fresh interpreter seconds). Processes, not
+    Above one run at a time, each run executes in a worker process forked from this one, which
+    has already imported the code location (a fork costs milliseconds; a fresh interpreter
+    seconds). Processes, not
     threads: Dagster configures Python's logging at the start of every run, which deadlocks
     against a run logging in another thread, and each worker has a core of its own."""
     global _definitions
