@@ -1,13 +1,13 @@
 """How ctdata's commands run the pipeline: as runs of the code location's jobs, made in the
-Dagster instance the way the schedule makes them, executed side by side, read back when done.
+Dagster instance the way the schedule makes them, executed, and read back when done.
 
 A run carries the origin of its job in the code location `workspace.yaml` names, so the UI lists
 it on the job's page, in the Overview timeline and under each asset's partitions, exactly like a
 scheduled run. ctdata executes its runs itself (in its own process, or, when the instance's
 `concurrency: runs: max_concurrent_runs` is above 1, that many at once in worker processes
-forked from it) rather than through the run launcher, which
-starts a new Python process per run: that process spends about 4 s importing the code location
-before its first step, more than a small portal's whole night (README, *Dagster*)."""
+forked from it) rather than through the run launcher, which starts a new Python process per
+run: that process spends about 4 s importing the code location before its first step, more
+than a small portal's whole night (README, *Dagster*)."""
 
 from __future__ import annotations
 
