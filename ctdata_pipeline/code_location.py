@@ -30,6 +30,7 @@ from ctdata_pipeline.jobs import (
 from ctdata_pipeline.metadata import OWNERS
 from ctdata_pipeline.metrics.assets import build_metric_assets
 from ctdata_pipeline.metrics.checks import build_metric_checks
+from ctdata_pipeline.metrics.targets import check_targets
 from ctdata_pipeline.partitions import nightly_dates, nightly_partitions
 from ctdata_pipeline.report.assets import ReportFolder, build_report_assets
 from ctdata_pipeline.resources import PortalFileResource, PortalList
@@ -42,6 +43,7 @@ def build_definitions(
     """Everything the pipeline defines, for one portal file and one way of reaching portals."""
     # Read here for the partitions; each run's resource reads (and holds) its own copy.
     portal_file = portals.load()
+    check_targets(portal_file, portals.source())
     partitions = nightly_partitions(portal_file.names, portal_file.first_night)
     nights = nightly_dates(portal_file.first_night)
     retry_policy = dg.RetryPolicy(

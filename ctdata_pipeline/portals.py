@@ -7,6 +7,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -34,10 +35,87 @@ STANDARD_CUSTOM_FIELDS = frozenset(
 
 # Partition keys may not contain Dagster's separators, so names stay simple.
 PORTAL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+METRIC_ID_PATTERN = re.compile(r"^[A-Z]{2,3}-\d{1,2}$")
+DEFAULT_REPORT_TITLE = "Connecticut's open data portals"
+DEFAULT_REPORT_TIMEZONE = "America/New_York"
 
 
 class PortalFileError(ValueError):
     """The portal file cannot be used; the message names the file, the entry and the problem."""
+
+
+def _aliases_are_one_to_one(aliases: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """`canonical: [variant, ...]`: a variant belongs to one canonical name, and a canonical
+    name is nobody's variant (else grouping would depend on the order of the file)."""
+    owner: dict[str, str] = {}
+    for canonical, variants in aliases.items():
+        if not canonical.strip():
+            raise ValueError("an agency name is empty")
+        for variant in variants:
+            if not variant.strip():
+                raise ValueError(f"{canonical!r} lists an empty variant")
+            if variant in owner and owner[variant] != canonical:
+                raise ValueError(
+                    f"{variant!r} is listed under both {owner[variant]!r} and {canonical!r}"
+                )
+            owner[variant] = canonical
+    for canonical in aliases:
+        if canonical in owner and owner[canonical] != canonical:
+            raise ValueError(
+                f"{canonical!r} is a canonical name and a variant of {owner[canonical]!r}"
+            )
+    return aliases
+
+
+class Target(BaseModel):
+    """The plan's target for one metric: `{below: 20}` (a value under 20 meets it) or
+    `{above: 80}` (a value over 80 meets it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    below: float | None = None
+    above: float | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Target:
+        if (self.below is None) == (self.above is None):
+            raise ValueError("give exactly one of below or above")
+        return self
+
+    @property
+    def level(self) -> float:
+        return self.below if self.below is not None else self.above  # type: ignore[return-value]
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.below is not None
+
+    def met_by(self, value: float) -> bool:
+        return value < self.level if self.lower_is_better else value > self.level
+
+
+class ReportSettings(BaseModel):
+    """How the Board report presents itself: its title and the time zone of its times."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str = Field(default=DEFAULT_REPORT_TITLE, min_length=1, max_length=200)
+    timezone: str = DEFAULT_REPORT_TIMEZONE
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_is_known(cls, timezone: str) -> str:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{timezone!r} is not an IANA time zone (e.g. America/New_York)"
+            ) from None
+        return timezone
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 class Portal(BaseModel):
@@ -56,6 +134,10 @@ class Portal(BaseModel):
     max_retries: int = Field(default=5, ge=0, le=20)
     min_in_scope_ratio: float | None = Field(default=None, ge=0, le=1)
     as_of: bool = False
+    # This portal's own agency name variants, on top of the file's (see PortalFile).
+    agency_aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    _aliases_one_to_one = field_validator("agency_aliases")(_aliases_are_one_to_one)
 
     @field_validator("name")
     @classmethod
@@ -129,6 +211,23 @@ class PortalFile(BaseModel):
     # percentage metric moving by more than this many points in one night.
     in_scope_change_warn: float = 0.10
     metric_change_warn_points: float = 10.0
+    # canonical agency name -> the variants the catalogs use for it (every portal's).
+    agency_aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # metric id (MD-1) -> the plan's target for its headline value.
+    targets: dict[str, Target] = Field(default_factory=dict)
+    report: ReportSettings = Field(default_factory=ReportSettings)
+
+    _aliases_one_to_one = field_validator("agency_aliases")(_aliases_are_one_to_one)
+
+    @field_validator("targets")
+    @classmethod
+    def _targets_name_metric_ids(cls, targets: dict[str, Target]) -> dict[str, Target]:
+        # The form only: this shared module sits below the metrics, so the ids are checked
+        # against metrics.md's registry where the definitions are built (metrics.targets).
+        for metric_id in targets:
+            if not METRIC_ID_PATTERN.match(metric_id):
+                raise ValueError(f"{metric_id!r} is not a metric id such as MD-1")
+        return targets
 
     @field_validator("first_night", mode="before")
     @classmethod
@@ -163,6 +262,16 @@ class PortalFile(BaseModel):
     @property
     def names(self) -> list[str]:
         return [portal.name for portal in self.portals]
+
+    def aliases_for(self, portal: Portal) -> dict[str, str]:
+        """variant -> canonical agency name on `portal`: the file's aliases, then the portal's
+        own (which win for that portal). A canonical name maps to itself."""
+        mapping: dict[str, str] = {}
+        for aliases in (self.agency_aliases, portal.agency_aliases):
+            for canonical, variants in aliases.items():
+                mapping[canonical] = canonical
+                mapping.update(dict.fromkeys(variants, canonical))
+        return mapping
 
     def guard_ratio(self, portal: Portal) -> float:
         """Share of the reference (in-scope datasets, assets) below which a night is refused."""
@@ -211,7 +320,7 @@ def parse_portal_document(document: object, source: str) -> PortalFile:
     entries = document["portals"]
     if not isinstance(entries, list) or not entries:
         raise PortalFileError(f"portal file {source}: 'portals' must be a non-empty list")
-    unknown_top = sorted(set(document) - {"portals", "first_night", "shrink_guard", "checks"})
+    unknown_top = sorted(set(document) - TOP_LEVEL_KEYS)
     if unknown_top:
         raise PortalFileError(f"portal file {source}: unknown key(s) {', '.join(unknown_top)}")
 
@@ -230,14 +339,18 @@ def parse_portal_document(document: object, source: str) -> PortalFile:
             options.update(_section_options(document.get(section) or {}, limits))
         except ValueError as error:
             raise PortalFileError(f"portal file {source}: {section}: {error}") from None
-    if "first_night" in document:
-        options["first_night"] = document["first_night"]
+    for key in ("first_night", "agency_aliases", "targets", "report"):
+        if key in document:
+            options[key] = document[key]
     try:
         return PortalFile.model_validate({"portals": tuple(portals), **options})
     except ValidationError as error:
         raise PortalFileError(f"portal file {source}: {_first_problem(error)}") from None
 
 
+TOP_LEVEL_KEYS = frozenset(
+    {"portals", "first_night", "shrink_guard", "checks", "agency_aliases", "targets", "report"}
+)
 # option -> (smallest, largest) allowed value
 _GUARD_OPTIONS = {"min_in_scope_ratio": (0.0, 1.0)}
 _CHECK_OPTIONS = {"in_scope_change_warn": (0.0, 1.0), "metric_change_warn_points": (0.0, 100.0)}

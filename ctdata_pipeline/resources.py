@@ -22,6 +22,10 @@ class PortalList(dg.ConfigurableResource, ABC):
     def load(self) -> PortalFile:
         """Read the portal file."""
 
+    def source(self) -> str:
+        """The portal file, as an error message names it."""
+        return "of the demo"
+
     def portal_file(self) -> PortalFile:
         if self._held is None:
             self._held = self.load()
@@ -38,3 +42,6 @@ class PortalFileResource(PortalList):
 
     def load(self) -> PortalFile:
         return load_portal_file(self.path)
+
+    def source(self) -> str:
+        return self.path

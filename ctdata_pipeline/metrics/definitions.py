@@ -5,6 +5,7 @@ number is computed" section and the metric assets' descriptions are generated fr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 METRIC_VERSION = 1
 
@@ -81,6 +82,8 @@ class Metric:
     denominator: str
     headline: bool = False
     version: int = METRIC_VERSION
+    # Which way is progress: the report says whether a night moved the right way.
+    better: Literal["lower", "higher"] | None = None
 
 
 METRICS: tuple[Metric, ...] = (
@@ -121,6 +124,7 @@ METRICS: tuple[Metric, ...] = (
         "in-scope datasets missing any of those fields",
         "in-scope datasets",
         headline=True,
+        better="lower",
     ),
     Metric(
         "MD-2",
@@ -134,6 +138,7 @@ METRICS: tuple[Metric, ...] = (
         "in-scope datasets meeting every requirement",
         "in-scope datasets",
         headline=True,
+        better="higher",
     ),
     Metric(
         "MD-3",
@@ -143,6 +148,7 @@ METRICS: tuple[Metric, ...] = (
         "For each standard field, the share of in-scope datasets where it is not empty.",
         "in-scope datasets with the field filled",
         "in-scope datasets",
+        better="higher",
     ),
     Metric(
         "MD-4",
@@ -159,6 +165,7 @@ METRICS: tuple[Metric, ...] = (
         "54.6, sufficient 29.9, else bad.",
         "sum of scores (mean) / datasets in the band",
         "in-scope datasets",
+        better="higher",
     ),
     Metric(
         "MD-5",
@@ -171,6 +178,7 @@ METRICS: tuple[Metric, ...] = (
         "columns. DCAT feeds publish no columns, so both are empty there.",
         "datasets with every column described / described columns",
         "in-scope datasets with column information / columns",
+        better="higher",
     ),
     Metric(
         "MD-6",
@@ -181,6 +189,7 @@ METRICS: tuple[Metric, ...] = (
         "and not a placeholder (test, tbd, n/a, none, description).",
         "in-scope datasets with a substantive description",
         "in-scope datasets",
+        better="higher",
     ),
     Metric(
         "MD-8",
@@ -191,6 +200,7 @@ METRICS: tuple[Metric, ...] = (
         "CC BY-SA, ODC-By, ODbL or OGL (not a NonCommercial or NoDerivatives variant).",
         "in-scope datasets with a (open) licence",
         "in-scope datasets",
+        better="higher",
     ),
     Metric(
         "FR-1",
@@ -216,6 +226,7 @@ METRICS: tuple[Metric, ...] = (
         "OVERDUE + DELINQUENT",
         "FRESH + DUE + OVERDUE + DELINQUENT",
         headline=True,
+        better="lower",
     ),
     Metric(
         "FR-2s",
@@ -235,6 +246,7 @@ METRICS: tuple[Metric, ...] = (
         "UNKNOWN datasets",
         "in-scope datasets",
         headline=True,
+        better="lower",
     ),
     Metric(
         "FR-4",
@@ -295,6 +307,7 @@ METRICS: tuple[Metric, ...] = (
         "In-scope datasets with no views in the last month.",
         "datasets with 0 views last month",
         "in-scope datasets with view counts",
+        better="lower",
     ),
     Metric(
         "GV-2",
