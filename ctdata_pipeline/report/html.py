@@ -199,7 +199,8 @@ def _card(
     ]
     if series and first is not None:
         caption = f"{title}, {portal.name}, every night to {portal.series[metrics[0]][-1][0]}."
-        card.chart = trend_chart(f"{title} on {portal.name}", series, first.unit, target)
+        axis = _axis(metrics[0], first.unit)
+        card.chart = trend_chart(f"{title} on {portal.name}", series, first.unit, target, axis)
         card.caption = caption
     return card
 
@@ -213,6 +214,13 @@ def _label(metric: str) -> str:
         "column_doc_coverage": "documented",
         "datasets_in_scope": "datasets",
     }.get(metric, metric)
+
+
+def _axis(metric: str, unit: str) -> str:
+    """What a chart's y axis measures, with its unit."""
+    if metric == "column_doc_coverage":
+        return "% of columns"
+    return "% of datasets" if unit == "percent" else "datasets"
 
 
 def _shown(metric: str, value: Value | None) -> Shown:
