@@ -6,6 +6,7 @@ cannot escape their folder or their text."""
 
 import csv
 import re
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,9 +14,12 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import sync_playwright
 
+from ctdata_pipeline.demo.portals import DEMO_SOCRATA, demo_portal_file
 from ctdata_pipeline.jobs import REPORT_JOB
 from ctdata_pipeline.partitions import today_in_new_york
 from ctdata_pipeline.report.agencies import agency_slugs
+from ctdata_pipeline.report.publish import publish_report
+from ctdata_pipeline.warehouse import connect
 from ctdata_pipeline_tests.support import Pipeline, portal_entry, query, serve, socrata_record
 from ctdata_pipeline_tests.test_report import CHROMIUM, CHROMIUM_ARGS, Opened
 
@@ -432,3 +436,41 @@ def test_hostile_agency_names_make_safe_files_and_escaped_pages(tmp_path, instan
     with (folder / f"{slugs[stored[0]]}.csv").open(encoding="utf-8", newline="") as handle:
         titles = [row["title"] for row in csv.DictReader(handle)]
     assert titles and all(title.startswith("'=1+1 dataset") for title in titles)
+
+
+def test_raw_agency_names_are_shown_once_rows_carry_them(demo_run, browser, tmp_path):
+    """The agency_aliases work adds the raw name beside the canonical one; the pages say it
+    (here the column is added to a copy of the demo's warehouse, as that work will add it)."""
+    night = today_in_new_york()
+    copy = tmp_path / "ctdata.duckdb"
+    shutil.copy(db(demo_run), copy)
+    conn = connect(copy)
+    try:
+        for table in ("metrics.datasets", "board.missing_metadata", "board.stale_datasets"):
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN agency_as_published VARCHAR")
+            conn.execute(
+                f"UPDATE {table} SET agency_as_published = if(hash(asset_id) % 2 = 0, "
+                "'DEEP Open Data', agency) WHERE agency = ? AND portal = ? AND snapshot_date = ?",
+                [BOTH_PORTALS, DEMO_SOCRATA, night],
+            )
+        [[renamed]] = conn.execute(
+            "SELECT count(*) FROM board.missing_metadata WHERE agency_as_published <> agency "
+            "AND fails_md1 AND snapshot_date = ?",
+            [night],
+        ).fetchall()
+        written = publish_report(conn, tmp_path / "reports", night, demo_portal_file())
+    finally:
+        conn.close()
+    assert renamed > 0
+    slug = agency_slugs([BOTH_PORTALS])[BOTH_PORTALS]
+    opened = Opened(browser, written.folder / "agencies" / f"{slug}.html")
+    page = opened.page
+    assert "Published as: DEEP Open Data." in page.inner_text("#portal-1 .meta")
+    shown = page.locator("#portal-1-md1-table tbody tr", has_text="published as DEEP Open Data")
+    assert shown.count() == renamed
+    page.close()
+
+    # Without the column (the demo as it is), no page claims another name.
+    plain = Opened(browser, night_folder(demo_run) / "agencies" / f"{slug}.html")
+    assert "published as" not in plain.page.inner_text("main").lower()
+    plain.page.close()

@@ -241,8 +241,9 @@ def _shown(value: Value | None) -> str:
 def _of(value: Value | None) -> str:
     if value is None or value.value is None or value.denominator is None:
         return ""
-    numerator = "" if value.unit == "score" else f"{value.numerator:,.0f} "
-    return f"{numerator}of {value.denominator:,.0f}".strip()
+    if value.unit == "score":
+        return f"mean of {value.denominator:,.0f} datasets"
+    return f"{value.numerator:,.0f} of {value.denominator:,.0f}"
 
 
 def _trend(entry: AgencyOnPortal) -> dict[str, Any]:
