@@ -83,7 +83,8 @@ def test_the_demo_report_opens_from_disk_with_its_numbers(demo_run, browser, tmp
     assert opened.console == []
     assert [url for url in opened.requests if not url.startswith("file://")] == []
     assert len(opened.requests) == 1  # the page itself: no script, style or font is fetched
-    assert page.evaluate("document.scripts.length") == 0
+    # One script, inlined (tables.js: sorting and filtering), none fetched.
+    assert page.evaluate("[...document.scripts].map(s => s.src)") == [""]
     assert page.title() == f"CT open data: State Data Plan metrics, {night}"
 
     # Every headline number on the page is the one in board.plan_metrics.
@@ -284,7 +285,9 @@ def test_hostile_titles_stay_inert_in_html_csv_and_excel(tmp_path, instance, tod
     opened = Opened(browser, folder / "report.html")
     page = opened.page
     assert opened.dialogs == [] and opened.console == []
-    assert page.evaluate("document.scripts.length") == 0
+    # The page's one script is its own inlined tables.js: no title became a script.
+    assert page.evaluate("[...document.scripts].map(s => s.src)") == [""]
+    assert "alert" not in page.evaluate("document.scripts[0].textContent")
     assert page.evaluate("document.querySelectorAll('[onerror], img').length") == 0
     assert page.evaluate("document.querySelectorAll('a[href^=\"javascript\"]').length") == 0
     text = page.inner_text("main")

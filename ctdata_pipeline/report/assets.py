@@ -72,7 +72,7 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         ):
             if not board_tables_exist(conn):
                 raise nothing_stored
-            written = publish_report(conn, reports.path(), night, portals.portal_file().names)
+            written = publish_report(conn, reports.path(), night, portals.portal_file())
         context.log.info(f"Board report for {night}: {written.report}")
         return dg.MaterializeResult(
             metadata={
@@ -82,6 +82,7 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
                 "folder": dg.MetadataValue.path(str(written.folder.resolve())),
                 "latest": written.latest,
                 "report_bytes": written.files["report.html"],
+                "agency_pages": written.agency_pages,
                 "files": dg.MetadataValue.md(
                     markdown_table(
                         ["file", "bytes"],

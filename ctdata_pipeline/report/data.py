@@ -10,6 +10,7 @@ import duckdb
 
 from ctdata_pipeline.metrics.definitions import METRICS, Metric
 from ctdata_pipeline.partitions import night_instant
+from ctdata_pipeline.portals import PortalFile, ReportSettings, Target
 
 # The headline figures of the report, per portal: (metric name, short label).
 HEADLINES = (
@@ -71,6 +72,8 @@ class PortalNight:
 class NightReport:
     night: date
     portals: list[PortalNight]
+    settings: ReportSettings = field(default_factory=ReportSettings)
+    targets: dict[str, Target] = field(default_factory=dict)
     metrics: tuple[Metric, ...] = METRICS
 
     @property
@@ -83,10 +86,11 @@ class NightReport:
 
 
 def load_night(
-    conn: duckdb.DuckDBPyConnection, night: date, portal_names: list[str]
+    conn: duckdb.DuckDBPyConnection, night: date, portal_file: PortalFile
 ) -> NightReport:
     """The report's data for `night`, for each portal of the portal file (a portal with no
     snapshot that night is listed as such)."""
+    portal_names = portal_file.names
     stored = {
         row[0]: row[1:]
         for row in conn.execute(
@@ -103,7 +107,12 @@ def load_night(
         if portal.harvested:
             _fill(conn, portal, night)
         portals.append(portal)
-    return NightReport(night=night, portals=portals)
+    return NightReport(
+        night=night,
+        portals=portals,
+        settings=portal_file.report,
+        targets=dict(portal_file.targets),
+    )
 
 
 def _fill(conn: duckdb.DuckDBPyConnection, portal: PortalNight, night: date) -> None:
@@ -143,10 +152,15 @@ def _fill(conn: duckdb.DuckDBPyConnection, portal: PortalNight, night: date) -> 
         "ORDER BY work_rank",
         [portal.name, night],
     )
+    # md1_missing (metrics.datasets) says which of a row's gaps are MD-1's: the work list
+    # that explains the MD-1 headline names those first.
     portal.missing = _records(
         conn,
-        "SELECT * FROM board.missing_metadata WHERE portal = ? AND snapshot_date = ? "
-        "ORDER BY agency, title, asset_id",
+        "SELECT missing.*, assessed.md1_missing FROM board.missing_metadata AS missing "
+        "LEFT JOIN metrics.datasets AS assessed "
+        "USING (snapshot_date, portal, asset_id) "
+        "WHERE missing.portal = ? AND missing.snapshot_date = ? "
+        "ORDER BY missing.agency, missing.title, missing.asset_id",
         [portal.name, night],
     )
 

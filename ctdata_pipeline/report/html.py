@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ctdata_pipeline.metrics.definitions import METRIC_VERSION, PLAN_TARGET, metric_for
 from ctdata_pipeline.report.charts import Chart, Series, trend_chart
 from ctdata_pipeline.report.data import NightReport, PortalNight, Value, format_value
+from ctdata_pipeline.report.worklists import build_work_lists, safe_href
 
 TEMPLATES = Path(__file__).with_name("templates")
 _environment = Environment(
@@ -45,8 +45,11 @@ class Card:
     caption: str = ""
 
 
-def render_report(report: NightReport) -> str:
-    portals = [_portal_view(portal, index) for index, portal in enumerate(report.portals, 1)]
+def render_report(report: NightReport, agency_pages: dict[str, str] | None = None) -> str:
+    """The night's page; `agency_pages` (agency name -> its page, relative to the report)
+    links each scorecard row to its agency's page."""
+    pages = agency_pages or {}
+    portals = [_portal_view(portal, index, pages) for index, portal in enumerate(report.portals, 1)]
     return _environment.get_template("report.html.j2").render(
         night=report.night.isoformat(),
         night_long=f"{report.night:%A, %B} {report.night.day}, {report.night.year}",
@@ -54,6 +57,9 @@ def render_report(report: NightReport) -> str:
         method=_method(report),
         version=METRIC_VERSION,
         css=(TEMPLATES / "report.css").read_text(encoding="utf-8"),
+        tables_css=(TEMPLATES / "tables.css").read_text(encoding="utf-8"),
+        tables_js=(TEMPLATES / "tables.js").read_text(encoding="utf-8"),
+        agency_index="agencies/index.html" if pages else None,
         as_of=report.as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
     )
 
@@ -66,14 +72,10 @@ def render_index(nights: list[date], tables: tuple[str, ...]) -> str:
     )
 
 
-def safe_href(url: Any) -> str | None:
-    """A link target only for web addresses; anything else (javascript:, data:) is not linked."""
-    if not isinstance(url, str):
-        return None
-    return url if urlsplit(url.strip()).scheme.lower() in ("http", "https") else None
+__all__ = ["render_index", "render_report", "safe_href"]
 
 
-def _portal_view(portal: PortalNight, index: int) -> dict[str, Any]:
+def _portal_view(portal: PortalNight, index: int, pages: dict[str, str]) -> dict[str, Any]:
     view: dict[str, Any] = {
         "name": portal.name,
         "anchor": f"portal-{index}",
@@ -88,10 +90,11 @@ def _portal_view(portal: PortalNight, index: int) -> dict[str, Any]:
         previous_date=portal.previous_date,
         cards=_cards(portal, view["anchor"]),
         changes=portal.changes,
-        ranked=[_scorecard_row(row) for row in portal.scorecard if row["ranked"]],
-        unranked=[_scorecard_row(row) for row in portal.scorecard if not row["ranked"]],
-        stale=[_stale_row(row) for row in portal.stale],
-        missing=[_missing_row(row) for row in portal.missing],
+        ranked=[_scorecard_row(row, pages) for row in portal.scorecard if row["ranked"]],
+        unranked=[_scorecard_row(row, pages) for row in portal.scorecard if not row["ranked"]],
+        work=build_work_lists(
+            portal.name, portal.missing, portal.stale, portal.values, "the portal's"
+        ),
         unknown_note=_unknown_note(portal),
     )
     return view
@@ -258,57 +261,20 @@ SCORECARD_CELLS = (
 )
 
 
-def _scorecard_row(row: dict[str, Any]) -> dict[str, Any]:
+def _scorecard_row(row: dict[str, Any], pages: dict[str, str]) -> dict[str, Any]:
     return {
         "rank": row["rank"],
         "agency": row["agency"],
+        "href": pages.get(row["agency"]),
         "datasets": row["datasets"],
         "cells": [
             {
+                "raw": "" if row[value] is None else row[value],
                 "text": format_value(row[value], unit),
                 "n": row[n] if row[value] is not None else None,
             }
             for value, n, unit in SCORECARD_CELLS
         ],
-    }
-
-
-FREQUENCY_WORDS = {
-    "daily": "daily",
-    "weekday": "every weekday",
-    "weekly": "weekly",
-    "biweekly": "every 2 weeks",
-    "monthly": "monthly",
-    "bimonthly": "every 2 months",
-    "quarterly": "quarterly",
-    "semiannual": "twice a year",
-    "annual": "annually",
-}
-
-
-def _stale_row(row: dict[str, Any]) -> dict[str, Any]:
-    updated = row["data_updated_at"]
-    return {
-        "work_rank": row["work_rank"],
-        "title": row["title"],
-        "href": safe_href(row["url"]),
-        "agency": row["agency"],
-        "frequency": FREQUENCY_WORDS.get(row["update_frequency"], row["update_frequency"]),
-        "updated": updated.astimezone(UTC).strftime("%Y-%m-%d") if updated else "",
-        "days_overdue": f"{row['days_overdue']:,.0f}",
-        "views": "" if row["views_last_month"] is None else f"{row['views_last_month']:,}",
-        "stale_but_popular": row["stale_but_popular"],
-    }
-
-
-def _missing_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "title": row["title"],
-        "href": safe_href(row["url"]),
-        "agency": row["agency"],
-        "fields": ", ".join(field.replace("_", " ") for field in row["missing_fields"]),
-        "fails_md1": row["fails_md1"],
-        "score": f"{row['metadata_score']:.0f}",
     }
 
 

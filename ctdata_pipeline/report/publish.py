@@ -13,7 +13,9 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock
 
+from ctdata_pipeline.portals import PortalFile
 from ctdata_pipeline.processes import remove_abandoned_partials
+from ctdata_pipeline.report.agencies import agency_links, write_agency_pages
 from ctdata_pipeline.report.data import BOARD_TABLES, NightReport, board_table, load_night
 from ctdata_pipeline.report.exports import write_csv, write_workbook
 from ctdata_pipeline.report.html import render_index, render_report
@@ -33,21 +35,22 @@ class ReportWritten:
     rows: dict[str, int]  # board table -> rows written
     latest: bool
     shown: NightReport  # what the page shows: each portal's values
+    agency_pages: int  # pages in agencies/, one per agency of the night
 
 
 def publish_report(
-    conn: duckdb.DuckDBPyConnection, report_dir: Path, night: date, portal_names: list[str]
+    conn: duckdb.DuckDBPyConnection, report_dir: Path, night: date, portal_file: PortalFile
 ) -> ReportWritten:
     """Build the night's report in a scratch folder and swap it in whole: a failure half-way
     leaves the previous report of the night (and every other night) as it was."""
     report_dir.mkdir(parents=True, exist_ok=True)
     # Two runs writing reports at once (two `ctdata nightly`) take turns swapping folders in.
     with FileLock(report_dir / ".publish.lock", timeout=LOCK_WAIT_SECONDS):
-        return _publish(conn, report_dir, night, portal_names)
+        return _publish(conn, report_dir, night, portal_file)
 
 
 def _publish(
-    conn: duckdb.DuckDBPyConnection, report_dir: Path, night: date, portal_names: list[str]
+    conn: duckdb.DuckDBPyConnection, report_dir: Path, night: date, portal_file: PortalFile
 ) -> ReportWritten:
     remove_abandoned_partials(report_dir, ".*.partial-*")
     scratch = report_dir / f".{night}.partial-{os.getpid()}"
@@ -57,9 +60,12 @@ def _publish(
         tables = [(table, *board_table(conn, table, night)) for table in BOARD_TABLES]
         for table, columns, _, rows in tables:
             write_csv(scratch / f"{table}.csv", columns, rows)
-        night_report = load_night(conn, night, portal_names)
+        night_report = load_night(conn, night, portal_file)
         write_workbook(scratch / WORKBOOK_FILE, tables, night_report.as_of)
-        page = render_report(night_report)
+        # HOOK (issue 14, agency_aliases): pass likely_agency_variants(names, aliases) from
+        # metrics/agencies.py as variant_groups once it lands; None leaves that section out.
+        agencies = write_agency_pages(scratch, conn, night_report, variant_groups=None)
+        page = render_report(night_report, agency_links(agencies))
         (scratch / REPORT_FILE).write_text(page, encoding="utf-8")
         folder = report_dir / night.isoformat()
         _swap_in(scratch, folder)
@@ -79,10 +85,11 @@ def _publish(
     return ReportWritten(
         folder=folder,
         report=folder / REPORT_FILE,
-        files={p.name: p.stat().st_size for p in sorted(folder.iterdir())},
+        files={p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file()},
         rows={table: len(rows) for table, _, _, rows in tables},
         latest=is_latest,
         shown=night_report,
+        agency_pages=len(agencies),
     )
 
 
