@@ -71,6 +71,12 @@ def test_movement_says_whether_the_night_went_the_right_way(
     assert movement(metric_id, tonight, before, NIGHT_BEFORE, "percent", target) == sentence
 
 
+def test_a_score_moves_by_its_decimal():
+    assert movement("MD-4", 75.4, 75.0, NIGHT_BEFORE, "score") == (
+        "Up 0.4 since 2026-09-01 (75.0): the right way, higher is better."
+    )
+
+
 def test_a_count_has_no_right_way():
     assert movement("INV-1", 1200, 1180, NIGHT_BEFORE, "count") == (
         "Up 20 since 2026-09-01 (1,180)."

@@ -88,11 +88,16 @@ def movement(
     delta = tonight - before
     if abs(delta) < UNCHANGED_BELOW:
         return f"Unchanged since {previous}."
-    amount = f"{abs(delta):.1f} points" if unit == "percent" else f"{abs(delta):,.0f}"
-    before_text = f"{before:.1f}%" if unit == "percent" else f"{before:,.0f}"
+    amount = f"{_number(abs(delta), unit)}{' points' if unit == 'percent' else ''}"
+    before_text = f"{_number(before, unit)}{'%' if unit == 'percent' else ''}"
     sentence = f"{'Up' if delta > 0 else 'Down'} {amount} since {previous} ({before_text})"
     better = better_direction(metric_id, target)
     if better is None:
         return sentence + "."
     right = (delta < 0) == (better == "lower")
     return f"{sentence}: the {'right' if right else 'wrong'} way, {better} is better."
+
+
+def _number(value: float, unit: str) -> str:
+    """Percentages, scores and days to one decimal (as the report prints them); counts whole."""
+    return f"{value:,.1f}" if unit in ("percent", "score", "days") else f"{value:,.0f}"
