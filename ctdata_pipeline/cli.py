@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -35,8 +35,9 @@ from ctdata_pipeline.demo.resources import DemoPortalClient
 from ctdata_pipeline.failures import failing_clearly
 from ctdata_pipeline.jobs import NIGHTLY_JOB, RECOMPUTE_JOB, REPORT_JOB
 from ctdata_pipeline.launch import LaunchRequest, launch_waves
+from ctdata_pipeline.metrics.targets import judge, movement
 from ctdata_pipeline.partitions import night_key, today_in_new_york
-from ctdata_pipeline.portals import PortalFile, PortalFileError
+from ctdata_pipeline.portals import PortalFile, PortalFileError, Target
 from ctdata_pipeline.runs import fail_abandoned_runs
 from ctdata_pipeline.settings import Settings, SettingsError
 from ctdata_pipeline.warehouse import WarehouseLocked, WarehouseNameError, scalar
@@ -283,7 +284,13 @@ def demo(nights: int, seed: int, log_level: str) -> None:
         # The Board reads the newest night's report; the nightly schedule writes one a night.
         results = run_nights(defs, plan, instance, log_level, reports=[story.last_night])
     _print_demo_snapshots(settings.db_path, portal_names, story.night_dates())
-    _print_headlines(settings.db_path, portal_names, story.first_night, story.last_night)
+    _print_headlines(
+        settings.db_path,
+        portal_names,
+        story.first_night,
+        story.last_night,
+        client.portal_file().targets,
+    )
     click.echo(f"DuckDB file:   {settings.db_path}")
     click.echo(
         f"Report:        {settings.report_dir / story.last_night.isoformat() / 'report.html'}"
@@ -551,27 +558,51 @@ HEADLINES = (
 )
 
 
-def _print_headlines(db_path: Path, portals: list[str], first: date, last: date) -> None:
-    """The plan's headline percentages, first night against last."""
+def _print_headlines(
+    db_path: Path,
+    portals: list[str],
+    first: date,
+    last: date,
+    targets: Mapping[str, Target] | None = None,
+) -> None:
+    """The plan's headline percentages, first night against last; a headline with a target
+    is judged against it, and its last night's move said to be the right way or not (in
+    metrics/targets.py's words, the report's)."""
+    targets = targets or {}
     with database(db_path, read_only=True) as conn:
         values = {
             (portal, metric, night): value
             for portal, metric, night, value in conn.execute(
                 """
                 SELECT portal, metric, snapshot_date, value FROM board.plan_metrics
-                WHERE agency IS NULL AND snapshot_date IN (?, ?) AND portal IN (SELECT unnest(?))
+                WHERE agency IS NULL AND snapshot_date BETWEEN ? AND ?
+                  AND portal IN (SELECT unnest(?)) AND metric IN (SELECT unnest(?))
                 """,
-                [first, last, portals],
+                [first, last, portals, [metric for _, metric, _ in HEADLINES]],
             ).fetchall()
         }
     click.echo(f"\nheadline (% of in-scope datasets)   {first} -> {last}")
     for portal in portals:
+        nights = sorted({night for (name, _, night) in values if name == portal and night < last})
+        previous = nights[-1] if nights else None
         for metric_id, metric, label in HEADLINES:
             before, after = values.get((portal, metric, first)), values.get((portal, metric, last))
             click.echo(
                 f"  {portal:<22} {metric_id:<5} {label:<20} {_percent(before):>7} -> "
                 f"{_percent(after):>7}"
             )
+            if target := targets.get(metric_id):
+                moved = movement(
+                    metric_id,
+                    after,
+                    values.get((portal, metric, previous)),
+                    previous,
+                    "percent",
+                    target,
+                )
+                click.echo(f"{'':<31}{judge(target, after, 'percent').words}")
+                if moved:
+                    click.echo(f"{'':<31}{moved}")
 
 
 def _percent(value: float | None) -> str:

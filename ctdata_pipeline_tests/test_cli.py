@@ -8,7 +8,9 @@ import dagster as dg
 import duckdb
 
 from ctdata_pipeline.demo.generator import DEMO_NIGHTS
+from ctdata_pipeline.demo.portals import demo_portal_file
 from ctdata_pipeline.metrics.definitions import METRICS
+from ctdata_pipeline.metrics.targets import judge, movement
 from ctdata_pipeline.partitions import today_in_new_york
 from ctdata_pipeline_tests.support import (
     portal_entry,
@@ -61,12 +63,24 @@ def test_ctdata_demo_end_to_end_in_a_fresh_folder(demo_run):
             "AND metric = 'pct_missing_metadata' AND snapshot_date = ? ORDER BY portal",
             [nights[-1]],
         ).fetchall()
+        night_before = dict(
+            conn.execute(
+                "SELECT portal, value FROM board.plan_metrics WHERE agency IS NULL "
+                "AND metric = 'pct_missing_metadata' AND snapshot_date = ?",
+                [nights[-2]],
+            ).fetchall()
+        )
     finally:
         conn.close()
     assert changed_nights >= DEMO_NIGHTS - 2
+    target = demo_portal_file().targets["MD-1"]
     for portal, value in headline:
         assert f"{portal:<22} MD-1  missing metadata" in completed.stdout
         assert f"-> {value:6.1f}%" in completed.stdout
+        # judged against the demo's target, in the report's words
+        assert judge(target, value, "percent").words in completed.stdout
+        moved = movement("MD-1", value, night_before[portal], nights[-2], "percent", target)
+        assert moved in completed.stdout
 
     home = tmp_path / "dagster_home"
     assert (home / "dagster.yaml").exists()

@@ -194,6 +194,36 @@ def test_the_environment_chooses_the_file(tmp_path, monkeypatch):
         ),
         ("portals: []\nextra: 1\n", "'portals' must be a non-empty list"),
         (
+            "agency_aliases:\n  Department of Labor: [DOL]\n  Dept of Labor: [DOL]\n"
+            "portals:\n  - {name: x, kind: dcat, url: 'https://d.example/x.json'}\n",
+            "agency_aliases: 'DOL' is listed under both 'Department of Labor' and 'Dept of Labor'",
+        ),
+        (
+            "agency_aliases:\n  Department of Labor: [DOL]\n  DOL: [CT DOL]\n"
+            "portals:\n  - {name: x, kind: dcat, url: 'https://d.example/x.json'}\n",
+            "agency_aliases: 'DOL' is a canonical name and a variant of 'Department of Labor'",
+        ),
+        (
+            "agency_aliases:\n  Department of Labor: ['  ']\n"
+            "portals:\n  - {name: x, kind: dcat, url: 'https://d.example/x.json'}\n",
+            "agency_aliases: 'Department of Labor' lists an empty variant",
+        ),
+        (
+            "portals:\n  - {name: x, kind: dcat, url: 'https://d.example/x.json',\n"
+            "     agency_aliases: {DEEP: [CT DEEP]}, agency_alias: {}}\n",
+            "portals[0] (x): agency_alias: unknown key",
+        ),
+        (
+            "portals:\n  - {name: x, kind: dcat, url: 'https://d.example/x.json',\n"
+            "     agency_aliases: {DEEP: [CT DEEP], CT DEEP: [DEEP Open Data]}}\n",
+            "portals[0] (x): agency_aliases: 'CT DEEP' is a canonical name and a variant of 'DEEP'",
+        ),
+        (
+            "targets: {MD1: {below: 20}}\n"
+            "portals:\n  - {name: x, kind: dcat, url: 'https://d.example/x.json'}\n",
+            "targets: 'MD1' is not a metric id such as MD-1",
+        ),
+        (
             "portals:\n  - {name: x, kind: dcat, url: 'https://d.example/x.json'}\nextra: 1\n",
             "unknown key(s) extra",
         ),

@@ -13,6 +13,7 @@ from ctdata_pipeline.failures import failing_clearly
 from ctdata_pipeline.metadata import column_schema, markdown_table
 from ctdata_pipeline.metrics.assets import ASSESSMENTS, PLAN_METRICS
 from ctdata_pipeline.partitions import expected_by, night_and_portal, nightly_date
+from ctdata_pipeline.resources import PortalList
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
 
 READERS_COPY = dg.AssetKey("board_readers_copy")
@@ -27,7 +28,14 @@ DATASET = {
     "agency": (
         "VARCHAR",
         "Agency by the spec's rule (custom field, attribution, owner; DCAT: "
-        "publisher); '(no agency)' when none.",
+        "publisher), under its canonical name (agency_aliases: in the portal file); "
+        "'(no agency)' when none.",
+    ),
+}
+AS_PUBLISHED = {
+    "agency_as_published": (
+        "VARCHAR",
+        "The agency as the catalog names it, before agency_aliases: (NULL when none).",
     ),
 }
 TABLES: dict[str, tuple[str, list, dict[str, tuple[str, str]]]] = {
@@ -46,6 +54,7 @@ TABLES: dict[str, tuple[str, list, dict[str, tuple[str, str]]]] = {
             "fails_md1": ("BOOLEAN", "Counts toward MD-1, the plan's headline."),
             "fails_md2": ("BOOLEAN", "Does not meet CT's metadata standard."),
             "metadata_score": ("DOUBLE", "MD-4 score, 0-100."),
+            **AS_PUBLISHED,
         },
     ),
     "stale_datasets": (
@@ -65,6 +74,7 @@ TABLES: dict[str, tuple[str, list, dict[str, tuple[str, str]]]] = {
             "stale_but_popular": ("BOOLEAN", "In the portal's top quartile of views (FR-9)."),
             "timestamp_source": ("VARCHAR", "Which timestamp gave the age (FR-1 fallbacks)."),
             "work_rank": ("INTEGER", "1 = first to fix."),
+            **AS_PUBLISHED,
         },
     ),
     "agency_scorecard": (
@@ -74,7 +84,7 @@ TABLES: dict[str, tuple[str, list, dict[str, tuple[str, str]]]] = {
         [PLAN_METRICS],
         {
             **NIGHT,
-            "agency": ("VARCHAR", "Agency."),
+            "agency": ("VARCHAR", "Agency, under its canonical name (agency_aliases:)."),
             "datasets": ("INTEGER", "In-scope datasets."),
             "md1_pct_missing_metadata": ("DOUBLE", "MD-1, percent (md1_n datasets)."),
             "md2_pct_meets_ct_standard": ("DOUBLE", "MD-2, percent (md2_n datasets)."),
@@ -96,9 +106,10 @@ TABLES: dict[str, tuple[str, list, dict[str, tuple[str, str]]]] = {
             "asset_id": ("VARCHAR", "The dataset's id on the portal."),
             "change": ("VARCHAR", "added, removed or renamed."),
             "title": ("VARCHAR", "Title tonight (for removed: its last title)."),
-            "agency": ("VARCHAR", "Agency."),
+            "agency": ("VARCHAR", "Agency, under its canonical name (agency_aliases:)."),
             "previous_title": ("VARCHAR", "Title in the previous snapshot."),
             "previous_date": ("DATE", "The previous snapshot's night."),
+            **AS_PUBLISHED,
         },
     ),
 }
@@ -127,15 +138,17 @@ def build_board_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
         pool=DUCKDB_POOL,
     )
     def publish_board_tables(
-        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse
+        context: dg.AssetExecutionContext, portals: PortalList, warehouse: DuckDBWarehouse
     ) -> Iterator[dg.MaterializeResult]:
         """Write the night's board tables from its assessments and metrics; a table that does
         not add up to the metric it lists (stale_datasets = FR-2's OVERDUE + DELINQUENT, ...)
         fails the step and writes nothing."""
         snapshot_date, portal_name = night_and_portal(context)
+        portal_file = portals.portal_file()
+        aliases = portal_file.aliases_for(portal_file.get(portal_name))
         with warehouse.get_connection() as conn:
             try:
-                night = publish_night(conn, portal_name, snapshot_date)
+                night = publish_night(conn, portal_name, snapshot_date, aliases)
             except BoardInconsistent as inconsistent:
                 raise dg.Failure(description=str(inconsistent), allow_retries=False) from None
         context.log.info(

@@ -3,12 +3,14 @@ metrics they come from: a table that disagrees with its metric is never left beh
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import duckdb
 
+from ctdata_pipeline.metrics.agencies import alias_parameters, define_canonical_agency
 from ctdata_pipeline.warehouse import run_sql, scalar, sql, transaction
 
 SQL_DIR = Path(__file__).with_name("sql")
@@ -59,11 +61,24 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(sql("schema.sql", SQL_DIR))
 
 
-def publish_night(conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: date) -> BoardNight:
+def publish_night(
+    conn: duckdb.DuckDBPyConnection,
+    portal: str,
+    snapshot_date: date,
+    aliases: Mapping[str, str] | None = None,
+) -> BoardNight:
     """Replace the night's rows of every board table; raise BoardInconsistent (and write
-    nothing) if a table does not add up to its metric."""
+    nothing) if a table does not add up to its metric. `aliases` ({variant: canonical}, the
+    ones the night's metrics were computed with) names the agency of catalog_changes; the
+    other tables read it from the metrics."""
     ensure_schema(conn)
-    parameters = {"snapshot_date": snapshot_date, "portal": portal, "ranked_at": RANKED_AT}
+    parameters = {
+        "snapshot_date": snapshot_date,
+        "portal": portal,
+        "ranked_at": RANKED_AT,
+        **alias_parameters(aliases or {}),
+    }
+    define_canonical_agency(conn)
     with transaction(conn):
         for table in BOARD_TABLES:
             conn.execute(

@@ -26,6 +26,17 @@ HUB_SITE = "https://geodata.ct.gov"
 ID_CHARACTERS = "abcdefghijkmnpqrstuvwxyz23456789"
 
 
+def agency_abbreviation(agency: str) -> str:
+    """The initials an agency's accounts go by: "Department of Motor Vehicles" -> DMV."""
+    return "".join(word[0] for word in agency.split() if word[0].isupper())
+
+
+def owner_account(agency: str) -> str:
+    """The Socrata account an agency publishes from, which names its datasets' agency when
+    neither the agency field nor the attribution does."""
+    return f"{agency_abbreviation(agency)} Open Data"
+
+
 @dataclass(frozen=True)
 class DemoStory:
     """Which nights the demo simulates, how big the catalogs are, and the random seed."""
@@ -182,7 +193,7 @@ class SocrataDemoCatalog:
         elif rng.random() < 0.05:
             title += " - Archive"
         frequency = _weighted(rng, words.UPDATE_FREQUENCIES)
-        abbreviation = "".join(word[0] for word in agency.split() if word[0].isupper()).lower()
+        abbreviation = agency_abbreviation(agency).lower()
         tags = (
             []
             if rng.random() < 0.08
@@ -199,7 +210,7 @@ class SocrataDemoCatalog:
             title=title,
             agency=None if rng.random() < 0.12 else agency,
             attribution=None if rng.random() < 0.3 else attribution,
-            owner=f"{abbreviation.upper()} Open Data",
+            owner=owner_account(agency),
             category=None if rng.random() < 0.03 else category,
             description=self._description(title, topic),
             tags=tags,

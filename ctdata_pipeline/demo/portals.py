@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date, datetime, timedelta
 
-from ctdata_pipeline.demo.generator import DemoStory, HubDemoFeed, SocrataDemoCatalog
+from ctdata_pipeline.demo.generator import DemoStory, HubDemoFeed, SocrataDemoCatalog, owner_account
 from ctdata_pipeline.demo.server import PortalServer
+from ctdata_pipeline.demo.vocabulary import AGENCIES
 from ctdata_pipeline.partitions import night_instant, today_in_new_york
 from ctdata_pipeline.portals import PortalFile, parse_portal_document
 
@@ -14,6 +15,8 @@ DEMO_SOCRATA = "demo.data.ct.gov"
 DEMO_HUB = "demo.geodata.ct.gov"
 _UNSTARTED = "http://127.0.0.1:9"  # the discard port: a demo portal file before its servers run
 DEMO_MAX_NIGHTS = 400  # the longest story `ctdata demo --nights` tells
+# Left out of the demo's agency_aliases: "DMV" and "DMV Open Data" stay its likely variants.
+UNRECONCILED_AGENCY = "Department of Motor Vehicles"
 
 
 def demo_portal_file(
@@ -31,6 +34,7 @@ def demo_portal_file(
             # Board's would.
             "targets": {"MD-1": {"below": 20}},
             "report": {"title": "Connecticut's open data portals (demo)"},
+            "agency_aliases": demo_agency_aliases(),
             "portals": [
                 {
                     "name": DEMO_SOCRATA,
@@ -55,6 +59,18 @@ def demo_portal_file(
         },
         source="the demo portal file",
     )
+
+
+def demo_agency_aliases() -> dict[str, list[str]]:
+    """The demo catalogs' agency variants (an attribution such as "CT DEEP", an owner account
+    such as "DEEP Open Data") under the agency's name, as a data officer would reconcile them;
+    all but UNRECONCILED_AGENCY's, which the report lists as likely variants to confirm."""
+    aliases = {}
+    for agency, attribution, _, _ in AGENCIES:
+        variants = sorted({attribution, owner_account(agency)} - {agency})
+        if agency != UNRECONCILED_AGENCY and variants:
+            aliases[agency] = variants
+    return aliases
 
 
 class DemoPortals:

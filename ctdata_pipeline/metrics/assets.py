@@ -42,7 +42,12 @@ ASSESSMENT_COLUMNS = {
     "snapshot_date": ("DATE", "The night."),
     "portal": ("VARCHAR", "Portal name from the portal file."),
     "asset_id": ("VARCHAR", "The dataset's id on the portal."),
-    "agency": ("VARCHAR", "Agency by the spec's rule; '(no agency)' when none."),
+    "agency": (
+        "VARCHAR",
+        "Agency by the spec's rule, under its canonical name (agency_aliases:); '(no agency)' "
+        "when none.",
+    ),
+    "agency_as_published": ("VARCHAR", "The agency as the catalog names it (NULL when none)."),
     "md1_missing": ("VARCHAR[]", "MD-1 fields that are empty or invalid."),
     "md2_missing": ("VARCHAR[]", "MD-2 requirements not met."),
     "metadata_score": ("DOUBLE", "MD-4 score, 0-100."),
@@ -55,7 +60,7 @@ ASSESSMENT_COLUMNS = {
 PLAN_METRIC_COLUMNS = {
     "snapshot_date": ("DATE", "The night (New York date of the harvest)."),
     "portal": ("VARCHAR", "Portal name from the portal file."),
-    "agency": ("VARCHAR", "NULL for the whole portal, else the agency."),
+    "agency": ("VARCHAR", "NULL for the whole portal, else the agency's canonical name."),
     "metric_id": ("VARCHAR", "Id in metrics.md, e.g. MD-1."),
     "metric": ("VARCHAR", "Metric name, e.g. pct_missing_metadata."),
     "numerator": ("DOUBLE", "What was counted."),
@@ -128,7 +133,7 @@ def build_metric_assets(
         portal = portal_file.get(portal_name)
         with warehouse.get_connection() as conn:
             try:
-                night = compute_night(conn, portal, snapshot_date)
+                night = compute_night(conn, portal, snapshot_date, portal_file.aliases_for(portal))
             except MetricsInvalid as invalid:
                 raise dg.Failure(description=str(invalid), allow_retries=False) from None
         context.log.info(

@@ -7,6 +7,7 @@ night's previous rows; a night that fails its checks writes nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -17,6 +18,7 @@ import duckdb
 from ctdata_pipeline.catalog.frequency import FREQUENCIES
 from ctdata_pipeline.catalog.schema import ensure_schema as ensure_catalog_schema
 from ctdata_pipeline.ct_standard import CT_CATEGORIES
+from ctdata_pipeline.metrics.agencies import alias_parameters, define_canonical_agency
 from ctdata_pipeline.metrics.definitions import (
     DCAT_FILL_FIELDS,
     FR6_MIN_NIGHTS,
@@ -79,9 +81,13 @@ def fill_fields(portal: Portal) -> list[str]:
 
 
 def compute_night(
-    conn: duckdb.DuckDBPyConnection, portal: Portal, snapshot_date: date
+    conn: duckdb.DuckDBPyConnection,
+    portal: Portal,
+    snapshot_date: date,
+    aliases: Mapping[str, str] | None = None,
 ) -> NightMetrics:
-    """Assess every in-scope dataset of the night, compute every metric, check, store."""
+    """Assess every in-scope dataset of the night, compute every metric, check, store.
+    `aliases` ({variant: canonical}, PortalFile.aliases_for) names each dataset's agency."""
     ensure_schema(conn)
     kind = first_row(
         conn,
@@ -116,7 +122,9 @@ def compute_night(
         "fill_fields": fill_fields(portal),
         "history_sufficient": history_nights >= FR6_MIN_NIGHTS,
         "history_note": f"insufficient history: {history_nights} of {FR6_MIN_NIGHTS} nights",
+        **alias_parameters(aliases or {}),
     }
+    define_canonical_agency(conn)
     conn.execute("CREATE OR REPLACE TEMP MACRO pct(n, d) AS CASE WHEN d > 0 THEN 100.0 * n / d END")
     run_sql(conn, sql("assessments.sql", SQL_DIR), parameters)
     if parameters["history_sufficient"]:
@@ -181,7 +189,9 @@ def _prepare_night_tables(conn: duckdb.DuckDBPyConnection, parameters: dict[str,
         conn,
         """
         CREATE OR REPLACE TEMP TABLE night_assets AS
-        SELECT asset_type, coalesce(agency, $no_agency) AS agency
+        SELECT asset_type,
+            coalesce(canonical_agency(agency, $alias_variants, $alias_canonicals), agency,
+                     $no_agency) AS agency
         FROM catalog.assets
         WHERE snapshot_date = $snapshot_date AND portal = $portal
         """,
@@ -191,8 +201,10 @@ def _prepare_night_tables(conn: duckdb.DuckDBPyConnection, parameters: dict[str,
         conn,
         """
         CREATE OR REPLACE TEMP TABLE night_changes AS
-        SELECT change, asset_id, title, coalesce(agency, $no_agency) AS agency, previous_title,
-               previous_date
+        SELECT change, asset_id, title,
+            coalesce(canonical_agency(agency, $alias_variants, $alias_canonicals), agency,
+                     $no_agency) AS agency,
+            previous_title, previous_date
         FROM catalog.changes($portal, $snapshot_date)
         """,
         parameters,
@@ -253,7 +265,7 @@ def _store_night(conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: da
     night = [snapshot_date, portal]
     with transaction(conn):
         conn.execute("DELETE FROM metrics.datasets WHERE snapshot_date = ? AND portal = ?", night)
-        conn.execute("INSERT INTO metrics.datasets SELECT * FROM night_datasets")
+        conn.execute("INSERT INTO metrics.datasets BY NAME SELECT * FROM night_datasets")
         conn.execute("DELETE FROM board.plan_metrics WHERE snapshot_date = ? AND portal = ?", night)
         conn.execute(
             """

@@ -12,7 +12,8 @@ CREATE TABLE IF NOT EXISTS board.missing_metadata (
     url VARCHAR,
     fails_md1 BOOLEAN NOT NULL,
     fails_md2 BOOLEAN NOT NULL,
-    metadata_score DOUBLE NOT NULL
+    metadata_score DOUBLE NOT NULL,
+    agency_as_published VARCHAR         -- the agency as the catalog names it (agency: canonical)
 );
 
 -- One row per in-scope dataset that is OVERDUE or DELINQUENT: the work list of stale data.
@@ -31,7 +32,8 @@ CREATE TABLE IF NOT EXISTS board.stale_datasets (
     url VARCHAR,
     stale_but_popular BOOLEAN NOT NULL,   -- FR-9
     timestamp_source VARCHAR NOT NULL,    -- which timestamp gave the age (FR-1)
-    work_rank INTEGER NOT NULL            -- 1 = first to fix: stale-but-popular, then most viewed
+    work_rank INTEGER NOT NULL,           -- 1 = first to fix: stale-but-popular, then most viewed
+    agency_as_published VARCHAR           -- the agency as the catalog names it (agency: canonical)
 );
 
 -- GV-4: one row per agency with in-scope datasets, each figure with its n.
@@ -67,5 +69,6 @@ CREATE TABLE IF NOT EXISTS board.catalog_changes (
     title VARCHAR,
     agency VARCHAR,
     previous_title VARCHAR,
-    previous_date DATE NOT NULL
+    previous_date DATE NOT NULL,
+    agency_as_published VARCHAR           -- the agency as the catalog names it (agency: canonical)
 );

@@ -7,7 +7,8 @@ SELECT snapshot_date, portal, asset_id, title, agency, update_frequency,
        row_number() OVER (
            ORDER BY stale_but_popular DESC, views_last_month DESC NULLS LAST, days_overdue DESC,
                     asset_id
-       ) AS work_rank
+       ) AS work_rank,
+       agency_as_published
 FROM metrics.datasets
 WHERE snapshot_date = $snapshot_date AND portal = $portal
   AND freshness_state IN ('OVERDUE', 'DELINQUENT')

@@ -1,5 +1,6 @@
 -- One row per in-scope dataset of one portal's night, with every per-dataset input of the plan
--- metrics (shared/spec/metrics.md, version 1). FR-6's columns are filled by cadence.sql.
+-- metrics (shared/spec/metrics.md, version 1). FR-6's columns are filled by cadence.sql. The
+-- agency is the canonical name of the portal file's agency_aliases: (metrics/agencies.py).
 CREATE OR REPLACE TEMP TABLE night_datasets AS
 WITH night AS (
     SELECT a.*, s.kind
@@ -86,6 +87,7 @@ required AS (
 assessed AS (
     SELECT
         required.*,
+        required.agency AS agency_as_published,
         frequency.period_days,
         -- MD-1
         CASE kind
@@ -183,7 +185,9 @@ SELECT
     portal,
     asset_id,
     kind,
-    coalesce(agency, $no_agency) AS agency,
+    -- the canonical name of agency_aliases:, else the name as published
+    coalesce(canonical_agency(agency, $alias_variants, $alias_canonicals), agency, $no_agency)
+        AS agency,
     title,
     url,
     md1_missing,
@@ -230,5 +234,6 @@ SELECT
         '[^a-z0-9]+', ' ', 'g')) AS title_key,
     NULL::VARCHAR AS cadence_flag,
     NULL::DOUBLE AS observed_interval_days,
-    $metric_version AS metric_version
+    $metric_version AS metric_version,
+    agency_as_published
 FROM assessed

@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS metrics.datasets (
     portal VARCHAR NOT NULL,
     asset_id VARCHAR NOT NULL,
     kind VARCHAR NOT NULL,
-    agency VARCHAR NOT NULL,           -- '(no agency)' when the dataset names none
+    agency VARCHAR NOT NULL,           -- canonical (agency_aliases:); '(no agency)' when none
     title VARCHAR,
     url VARCHAR,
     md1_missing VARCHAR[] NOT NULL,    -- MD-1 fields empty or invalid
@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS metrics.datasets (
     title_key VARCHAR,                 -- GV-2
     cadence_flag VARCHAR,              -- FR-6
     observed_interval_days DOUBLE,
-    metric_version INTEGER NOT NULL
+    metric_version INTEGER NOT NULL,
+    agency_as_published VARCHAR        -- the agency as the catalog names it (agency: canonical)
 );
 
 CREATE TABLE IF NOT EXISTS board.plan_metrics (
