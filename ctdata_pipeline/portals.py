@@ -263,11 +263,13 @@ class PortalFile(BaseModel):
     def names(self) -> list[str]:
         return [portal.name for portal in self.portals]
 
-    def aliases_for(self, portal: Portal) -> dict[str, str]:
+    def aliases_for(self, portal: Portal | None) -> dict[str, str]:
         """variant -> canonical agency name on `portal`: the file's aliases, then the portal's
-        own (which win for that portal). A canonical name maps to itself."""
+        own (which win for that portal); the file's alone for a portal no longer in the file.
+        A canonical name maps to itself."""
         mapping: dict[str, str] = {}
-        for aliases in (self.agency_aliases, portal.agency_aliases):
+        own = portal.agency_aliases if portal is not None else {}
+        for aliases in (self.agency_aliases, own):
             for canonical, variants in aliases.items():
                 mapping[canonical] = canonical
                 mapping.update(dict.fromkeys(variants, canonical))

@@ -185,6 +185,11 @@ def test_every_agency_has_a_page_linked_from_the_scorecard_and_the_index(demo_ru
     assert len(rows) == scorecard_rows
     assert {name for name, _, _ in rows} == agencies
     assert all((folder / "agencies" / href).is_file() for _, _, href in rows)
+    # The demo's aliases reconcile every agency but the DMV, whose two names the rule lists.
+    variants = index.page.eval_on_selector_all(
+        "#variants li", "items => items.map(i => i.innerText)"
+    )
+    assert variants == ["Department of Motor Vehicles; DMV"]
     index.page.close()
 
 

@@ -17,7 +17,9 @@ from typing import Any
 import duckdb
 from slugify import slugify
 
+from ctdata_pipeline.metrics.agencies import likely_agency_variants, published_agency_names
 from ctdata_pipeline.metrics.targets import judge, movement
+from ctdata_pipeline.portals import PortalFile
 from ctdata_pipeline.report.data import NightReport, PortalNight, Value, format_value
 from ctdata_pipeline.report.exports import write_csv
 from ctdata_pipeline.report.html import TEMPLATES, _environment
@@ -316,8 +318,8 @@ def render_agency_index(
     variant_groups: Sequence[Sequence[str]] | None = None,
 ) -> str:
     """The index of every agency. `variant_groups`: names that may be one agency, for a person
-    to confirm (HOOK: fed by metrics/agencies.py likely_agency_variants once it lands; None
-    leaves the section out, an empty list says none were found)."""
+    to confirm (unreconciled_variants); None leaves the section out, an empty list says none
+    were found."""
     rows = []
     for agency in agencies:
         for entry in agency.portals:
@@ -428,6 +430,22 @@ def write_agency_pages(
         render_agency_index(agencies, report, variant_groups), encoding="utf-8"
     )
     return agencies
+
+
+def unreconciled_variants(
+    conn: duckdb.DuckDBPyConnection, report: NightReport, portal_file: PortalFile
+) -> list[tuple[str, ...]]:
+    """The night's agency names that look like one agency but are not grouped by the portal
+    file's `agency_aliases:` (metrics/agencies.py's rule), over every harvested portal."""
+    groups: set[tuple[str, ...]] = set()
+    in_file = {portal.name: portal for portal in portal_file.portals}
+    for portal in report.portals:
+        if not portal.harvested:
+            continue
+        aliases = portal_file.aliases_for(in_file.get(portal.name))
+        names = published_agency_names(conn, portal.name, report.night)
+        groups.update(likely_agency_variants(names, aliases))
+    return sorted(groups)
 
 
 def agency_links(agencies: Sequence[Agency]) -> dict[str, str]:

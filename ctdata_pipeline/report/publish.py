@@ -15,7 +15,11 @@ from filelock import FileLock
 
 from ctdata_pipeline.portals import PortalFile
 from ctdata_pipeline.processes import remove_abandoned_partials
-from ctdata_pipeline.report.agencies import agency_links, write_agency_pages
+from ctdata_pipeline.report.agencies import (
+    agency_links,
+    unreconciled_variants,
+    write_agency_pages,
+)
 from ctdata_pipeline.report.data import BOARD_TABLES, NightReport, board_table, load_night
 from ctdata_pipeline.report.exports import write_csv, write_workbook
 from ctdata_pipeline.report.html import render_index, render_report
@@ -62,9 +66,8 @@ def _publish(
             write_csv(scratch / f"{table}.csv", columns, rows)
         night_report = load_night(conn, night, portal_file)
         write_workbook(scratch / WORKBOOK_FILE, tables, night_report.as_of)
-        # HOOK (issue 14, agency_aliases): pass likely_agency_variants(names, aliases) from
-        # metrics/agencies.py as variant_groups once it lands; None leaves that section out.
-        agencies = write_agency_pages(scratch, conn, night_report, variant_groups=None)
+        variants = unreconciled_variants(conn, night_report, portal_file)
+        agencies = write_agency_pages(scratch, conn, night_report, variant_groups=variants)
         page = render_report(night_report, agency_links(agencies))
         (scratch / REPORT_FILE).write_text(page, encoding="utf-8")
         folder = report_dir / night.isoformat()
