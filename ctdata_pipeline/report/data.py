@@ -10,6 +10,7 @@ import duckdb
 
 from ctdata_pipeline.metrics.definitions import METRICS, Metric
 from ctdata_pipeline.partitions import night_instant
+from ctdata_pipeline.portals import PortalFile, ReportSettings, Target
 
 # The headline figures of the report, per portal: (metric name, short label).
 HEADLINES = (
@@ -72,6 +73,10 @@ class NightReport:
     night: date
     portals: list[PortalNight]
     metrics: tuple[Metric, ...] = METRICS
+    settings: ReportSettings = field(default_factory=ReportSettings)
+    targets: dict[str, Target] = field(default_factory=dict)  # metric id -> the plan's target
+    # Why the night's folder has no report.pdf ("Chromium not found ..."), when it has none.
+    pdf_missing: str | None = None
 
     @property
     def as_of(self) -> datetime:
@@ -83,10 +88,11 @@ class NightReport:
 
 
 def load_night(
-    conn: duckdb.DuckDBPyConnection, night: date, portal_names: list[str]
+    conn: duckdb.DuckDBPyConnection, night: date, portal_file: PortalFile
 ) -> NightReport:
     """The report's data for `night`, for each portal of the portal file (a portal with no
-    snapshot that night is listed as such)."""
+    snapshot that night is listed as such), with the file's targets and report settings."""
+    portal_names = portal_file.names
     stored = {
         row[0]: row[1:]
         for row in conn.execute(
@@ -103,7 +109,12 @@ def load_night(
         if portal.harvested:
             _fill(conn, portal, night)
         portals.append(portal)
-    return NightReport(night=night, portals=portals)
+    return NightReport(
+        night=night,
+        portals=portals,
+        settings=portal_file.report,
+        targets=dict(portal_file.targets),
+    )
 
 
 def _fill(conn: duckdb.DuckDBPyConnection, portal: PortalNight, night: date) -> None:

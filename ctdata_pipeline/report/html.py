@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from ctdata_pipeline.metrics.definitions import METRIC_VERSION, PLAN_TARGET, metric_for
 from ctdata_pipeline.report.charts import Chart, Series, trend_chart
@@ -53,7 +54,7 @@ def render_report(report: NightReport) -> str:
         portals=portals,
         method=_method(report),
         version=METRIC_VERSION,
-        css=(TEMPLATES / "report.css").read_text(encoding="utf-8"),
+        css=_stylesheet(),
         as_of=report.as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
     )
 
@@ -62,8 +63,15 @@ def render_index(nights: list[date], tables: tuple[str, ...]) -> str:
     return _environment.get_template("index.html.j2").render(
         nights=[night.isoformat() for night in nights],
         tables=tables,
-        css=(TEMPLATES / "report.css").read_text(encoding="utf-8"),
+        css=_stylesheet(),
     )
+
+
+def _stylesheet() -> Markup:
+    """report.css, inlined as it is: it is our file, not portal text, and escaping it would turn
+    its quotes into &#34;, which CSS reads literally (dropping "Segoe UI" and the PDF's page
+    numbers)."""
+    return Markup((TEMPLATES / "report.css").read_text(encoding="utf-8"))
 
 
 def safe_href(url: Any) -> str | None:

@@ -1,5 +1,5 @@
-"""Write one night's report folder (CSV per board table, a workbook, the HTML page), atomically,
-then refresh `latest/` and the index of every night."""
+"""Write one night's report folder (CSV per board table, a workbook, the HTML page and its
+printed PDF), atomically, then refresh `latest/` and the index of every night."""
 
 from __future__ import annotations
 
@@ -13,13 +13,16 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock
 
+from ctdata_pipeline.portals import PortalFile
 from ctdata_pipeline.processes import remove_abandoned_partials
 from ctdata_pipeline.report.data import BOARD_TABLES, NightReport, board_table, load_night
 from ctdata_pipeline.report.exports import write_csv, write_workbook
 from ctdata_pipeline.report.html import render_index, render_report
+from ctdata_pipeline.report.pdf import try_print_pdf
 
 REPORT_FILE = "report.html"
 WORKBOOK_FILE = "board.xlsx"
+PDF_FILE = "report.pdf"
 LATEST = "latest"
 NIGHT_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 LOCK_WAIT_SECONDS = 600
@@ -33,21 +36,22 @@ class ReportWritten:
     rows: dict[str, int]  # board table -> rows written
     latest: bool
     shown: NightReport  # what the page shows: each portal's values
+    pdf_missing: str | None  # why there is no report.pdf, when there is none
 
 
 def publish_report(
-    conn: duckdb.DuckDBPyConnection, report_dir: Path, night: date, portal_names: list[str]
+    conn: duckdb.DuckDBPyConnection, report_dir: Path, night: date, portal_file: PortalFile
 ) -> ReportWritten:
     """Build the night's report in a scratch folder and swap it in whole: a failure half-way
     leaves the previous report of the night (and every other night) as it was."""
     report_dir.mkdir(parents=True, exist_ok=True)
     # Two runs writing reports at once (two `ctdata nightly`) take turns swapping folders in.
     with FileLock(report_dir / ".publish.lock", timeout=LOCK_WAIT_SECONDS):
-        return _publish(conn, report_dir, night, portal_names)
+        return _publish(conn, report_dir, night, portal_file)
 
 
 def _publish(
-    conn: duckdb.DuckDBPyConnection, report_dir: Path, night: date, portal_names: list[str]
+    conn: duckdb.DuckDBPyConnection, report_dir: Path, night: date, portal_file: PortalFile
 ) -> ReportWritten:
     remove_abandoned_partials(report_dir, ".*.partial-*")
     scratch = report_dir / f".{night}.partial-{os.getpid()}"
@@ -57,10 +61,15 @@ def _publish(
         tables = [(table, *board_table(conn, table, night)) for table in BOARD_TABLES]
         for table, columns, _, rows in tables:
             write_csv(scratch / f"{table}.csv", columns, rows)
-        night_report = load_night(conn, night, portal_names)
-        write_workbook(scratch / WORKBOOK_FILE, tables, night_report.as_of)
-        page = render_report(night_report)
-        (scratch / REPORT_FILE).write_text(page, encoding="utf-8")
+        night_report = load_night(conn, night, portal_file)
+        write_workbook(scratch / WORKBOOK_FILE, tables, night_report)
+        page = scratch / REPORT_FILE
+        page.write_text(render_report(night_report), encoding="utf-8")
+        # Printed from the scratch folder, so it is swapped in with the rest. Without it the
+        # report is still published, and its page says why there is no PDF.
+        night_report.pdf_missing = try_print_pdf(page, scratch / PDF_FILE, night_report.as_of)
+        if night_report.pdf_missing is not None:
+            page.write_text(render_report(night_report), encoding="utf-8")
         folder = report_dir / night.isoformat()
         _swap_in(scratch, folder)
     finally:
@@ -83,6 +92,7 @@ def _publish(
         rows={table: len(rows) for table, _, _, rows in tables},
         latest=is_latest,
         shown=night_report,
+        pdf_missing=night_report.pdf_missing,
     )
 
 
