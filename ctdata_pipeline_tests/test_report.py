@@ -13,6 +13,7 @@ import openpyxl
 import pytest
 from playwright.sync_api import sync_playwright
 
+from ctdata_pipeline.board.assets import COLUMN_HEADERS
 from ctdata_pipeline.jobs import REPORT_JOB
 from ctdata_pipeline.partitions import today_in_new_york
 from ctdata_pipeline.report import publish
@@ -208,17 +209,20 @@ def test_the_workbook_and_csv_hold_every_board_table(demo_run):
     folder = demo_run.folder / "reports" / night.isoformat()
     db = demo_run.folder / "data" / "ctdata.duckdb"
     workbook = openpyxl.load_workbook(folder / "board.xlsx")
-    assert workbook.sheetnames == list(BOARD_TABLES)
+    assert workbook.sheetnames == ["Summary", *BOARD_TABLES, "Definitions"]
     for table in BOARD_TABLES:
         columns = [row[0] for row in query(db, f"DESCRIBE board.{table}")]
         count = query(db, f"SELECT count(*) FROM board.{table} WHERE snapshot_date = ?", [night])
         sheet = workbook[table]
-        assert [cell.value for cell in sheet[1]] == columns
+        # The sheet's headers are in words (test_report_files.py); the CSV keeps the names.
+        assert [cell.value for cell in sheet[1]] == [COLUMN_HEADERS[c] for c in columns]
         assert sheet.max_row == count[0][0] + 1
         assert sheet.freeze_panes == "A2"
+        # Filters are the sheet's Excel table's.
+        [excel_table] = sheet.tables.values()
         assert (
-            sheet.auto_filter.ref
-            == f"A1:{sheet.cell(1, len(columns)).column_letter}{sheet.max_row}"
+            excel_table.autoFilter.ref
+            == f"A1:{sheet.cell(1, len(columns)).column_letter}{max(sheet.max_row, 2)}"
         )
         assert sheet["A2"].is_date and sheet["A2"].number_format == "yyyy-mm-dd"
         assert all(sheet.column_dimensions[c.column_letter].width >= 8 for c in sheet[1])
@@ -227,11 +231,11 @@ def test_the_workbook_and_csv_hold_every_board_table(demo_run):
         assert rows[0] == columns and len(rows) == count[0][0] + 1
     plan = workbook["plan_metrics"]
     header = [cell.value for cell in plan[1]]
-    unit, value = header.index("unit"), header.index("value")
+    unit, value = header.index(COLUMN_HEADERS["unit"]), header.index(COLUMN_HEADERS["value"])
     formats = {row[unit].value: row[value].number_format for row in plan.iter_rows(min_row=2)}
     assert formats["percent"] == '0.0"%"' and formats["count"] == "General"
     stale = workbook["stale_datasets"]
-    updated = [c.value for c in stale[1]].index("data_updated_at")
+    updated = [c.value for c in stale[1]].index(COLUMN_HEADERS["data_updated_at"])
     assert stale.cell(2, updated + 1).is_date
 
 
@@ -305,7 +309,7 @@ def test_hostile_titles_stay_inert_in_html_csv_and_excel(tmp_path, instance, tod
             cell.coordinate for row in sheet.iter_rows() for cell in row if cell.data_type == "f"
         ]
     sheet = workbook["missing_metadata"]
-    column = [cell.value for cell in sheet[1]].index("title") + 1
+    column = [cell.value for cell in sheet[1]].index(COLUMN_HEADERS["title"]) + 1
     assert {sheet.cell(row, column).value for row in range(2, sheet.max_row + 1)} == set(SHOWN)
 
 

@@ -115,6 +115,59 @@ TABLES: dict[str, tuple[str, list, dict[str, tuple[str, str]]]] = {
 }
 
 
+# Each board table column in words, for readers of the workbook (the CSV files and the tables
+# keep the names above). plan_metrics' columns are described in metrics/assets.py.
+COLUMN_HEADERS = {
+    "snapshot_date": "Night",
+    "portal": "Portal",
+    "agency": "Agency",
+    "metric_id": "Metric id",
+    "metric": "Metric",
+    "numerator": "Numerator",
+    "denominator": "Denominator",
+    "value": "Value",
+    "metric_version": "Definition version",
+    "unit": "Unit",
+    "note": "Note",
+    "asset_id": "Dataset id",
+    "title": "Title",
+    "missing_fields": "Missing fields",
+    "url": "Link",
+    "fails_md1": "Missing metadata (MD-1)",
+    "fails_md2": "Below CT's standard (MD-2)",
+    "metadata_score": "Metadata score (MD-4)",
+    "update_frequency": "Update frequency",
+    "data_updated_at": "Data last updated (UTC)",
+    "age_days": "Age in days",
+    "freshness_state": "Freshness",
+    "days_overdue": "Days overdue",
+    "views_last_month": "Views last month",
+    "stale_but_popular": "Stale but popular",
+    "timestamp_source": "Age taken from",
+    "work_rank": "Work order",
+    "datasets": "Datasets",
+    "md1_pct_missing_metadata": "Missing metadata % (MD-1)",
+    "md1_n": "MD-1 datasets",
+    "md2_pct_meets_ct_standard": "Meeting CT's standard % (MD-2)",
+    "md2_n": "MD-2 datasets",
+    "md4_mean_metadata_score": "Mean metadata score (MD-4)",
+    "md4_n": "MD-4 datasets",
+    "md5_column_doc_coverage": "Columns documented % (MD-5)",
+    "md5_n": "MD-5 columns",
+    "fr2_pct_stale": "Stale % (FR-2)",
+    "fr2_n": "FR-2 datasets",
+    "fr3_pct_freshness_unknown": "Freshness unknown % (FR-3)",
+    "fr3_n": "FR-3 datasets",
+    "us2_pct_unused": "Unused % (US-2)",
+    "us2_n": "US-2 datasets",
+    "ranked": "Ranked",
+    "rank": "Rank",
+    "change": "Change",
+    "previous_title": "Previous title",
+    "previous_date": "Previous night",
+}
+
+
 def build_board_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     specs = [
         dg.AssetSpec(

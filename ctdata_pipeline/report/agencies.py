@@ -22,7 +22,7 @@ from ctdata_pipeline.metrics.targets import judge, movement
 from ctdata_pipeline.portals import PortalFile
 from ctdata_pipeline.report.data import NightReport, PortalNight, Value, format_value
 from ctdata_pipeline.report.exports import write_csv
-from ctdata_pipeline.report.html import TEMPLATES, _environment
+from ctdata_pipeline.report.html import environment, stylesheet, table_script
 from ctdata_pipeline.report.worklists import RAW_AGENCY_COLUMN, WorkLists, build_work_lists
 
 AGENCY_FOLDER = "agencies"
@@ -302,13 +302,13 @@ def _portal_section(entry: AgencyOnPortal, report: NightReport, index: int) -> d
 
 def render_agency(agency: Agency, report: NightReport) -> str:
     sections = [_portal_section(entry, report, i) for i, entry in enumerate(agency.portals, 1)]
-    return _environment.get_template("agency.html.j2").render(
+    return environment.get_template("agency.html.j2").render(
         agency=agency.name,
         night=report.night.isoformat(),
         portals=sections,
         csv=f"{agency.slug}.csv",
-        css=_css(),
-        tables_js=(TEMPLATES / "tables.js").read_text(encoding="utf-8"),
+        css=stylesheet(),
+        tables_js=table_script(),
     )
 
 
@@ -344,19 +344,13 @@ def render_agency_index(
     groups = None
     if variant_groups is not None:
         groups = [[{"name": n, "href": pages.get(n)} for n in group] for group in variant_groups]
-    return _environment.get_template("agencies_index.html.j2").render(
+    return environment.get_template("agencies_index.html.j2").render(
         night=report.night.isoformat(),
         agencies=len(agencies),
         rows=rows,
         variant_groups=groups,
-        css=_css(),
-        tables_js=(TEMPLATES / "tables.js").read_text(encoding="utf-8"),
-    )
-
-
-def _css() -> str:
-    return "\n".join(
-        (TEMPLATES / name).read_text(encoding="utf-8") for name in ("report.css", "tables.css")
+        css=stylesheet(),
+        tables_js=table_script(),
     )
 
 

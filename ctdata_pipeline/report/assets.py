@@ -14,7 +14,7 @@ from ctdata_pipeline.failures import failing_clearly
 from ctdata_pipeline.metadata import markdown_table, metric_number
 from ctdata_pipeline.partitions import expected_by, nightly_date
 from ctdata_pipeline.report.data import HEADLINES, NightReport
-from ctdata_pipeline.report.publish import publish_report
+from ctdata_pipeline.report.publish import PDF_FILE, publish_report
 from ctdata_pipeline.resources import PortalList
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse
 
@@ -44,7 +44,7 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         group_name="report",
         partitions_def=daily,
         deps=list(BOARD_INPUTS),
-        kinds={"html", "excel", "csv"},
+        kinds={"html", "pdf", "excel", "csv"},
         pool=DUCKDB_POOL,
         automation_condition=REPORT_AUTOMATION,
         freshness_policy=expected_by(5),
@@ -57,10 +57,12 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
     ) -> dg.MaterializeResult:
         """The night's report to the DATA Board, for every portal: a page that opens from disk
         in any browser and prints (headline figures with their trends, the agency scorecard,
-        the work lists with links to each dataset, how each number is computed), one Excel
-        workbook, and every board table as CSV, in `CTDATA_REPORT_DIR/<night>/` (with `latest/`
-        and an index of every night). Its metadata plots each portal's headline figures night
-        by night."""
+        the work lists with links to each dataset, how each number is computed), that page
+        printed as report.pdf for a meeting packet (when Chromium is on the machine), one Excel
+        workbook (a summary against the plan's targets, every board table, the metric
+        definitions), and every board table as CSV, in `CTDATA_REPORT_DIR/<night>/` (with
+        `latest/` and an index of every night). Its metadata plots each portal's headline
+        figures night by night."""
         night = nightly_date(context.partition_key)
         nothing_stored = nothing_stored_failure(warehouse.database)
         # A first night whose every portal failed leaves no file, or one without board tables.
@@ -74,6 +76,8 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
                 raise nothing_stored
             written = publish_report(conn, reports.path(), night, portals.portal_file())
         context.log.info(f"Board report for {night}: {written.report}")
+        if written.pdf_missing is not None:
+            context.log.warning(f"Board report for {night}: no PDF: {written.pdf_missing}")
         return dg.MaterializeResult(
             metadata={
                 # A path, not a file:// link: a browser does not follow file:// from a web page;
@@ -81,6 +85,11 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
                 "report": dg.MetadataValue.path(str(written.report.resolve())),
                 "folder": dg.MetadataValue.path(str(written.folder.resolve())),
                 "latest": written.latest,
+                "pdf": (
+                    dg.MetadataValue.path(str((written.folder / PDF_FILE).resolve()))
+                    if written.pdf_missing is None
+                    else f"no PDF: {written.pdf_missing}"
+                ),
                 "report_bytes": written.files["report.html"],
                 "agency_pages": written.agency_pages,
                 "files": dg.MetadataValue.md(

@@ -75,6 +75,10 @@ class NightReport:
     settings: ReportSettings = field(default_factory=ReportSettings)
     targets: dict[str, Target] = field(default_factory=dict)
     metrics: tuple[Metric, ...] = METRICS
+    settings: ReportSettings = field(default_factory=ReportSettings)
+    targets: dict[str, Target] = field(default_factory=dict)  # metric id -> the plan's target
+    # Why the night's folder has no report.pdf ("Chromium not found ..."), when it has none.
+    pdf_missing: str | None = None
 
     @property
     def as_of(self) -> datetime:
@@ -89,7 +93,7 @@ def load_night(
     conn: duckdb.DuckDBPyConnection, night: date, portal_file: PortalFile
 ) -> NightReport:
     """The report's data for `night`, for each portal of the portal file (a portal with no
-    snapshot that night is listed as such)."""
+    snapshot that night is listed as such), with the file's targets and report settings."""
     portal_names = portal_file.names
     stored = {
         row[0]: row[1:]

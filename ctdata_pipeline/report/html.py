@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from ctdata_pipeline.metrics.definitions import METRIC_VERSION, PLAN_TARGET, metric_for
 from ctdata_pipeline.report.charts import Chart, Series, trend_chart
@@ -18,7 +19,7 @@ from ctdata_pipeline.report.data import NightReport, PortalNight, Value, format_
 from ctdata_pipeline.report.worklists import build_work_lists, safe_href
 
 TEMPLATES = Path(__file__).with_name("templates")
-_environment = Environment(
+environment = Environment(
     loader=FileSystemLoader(TEMPLATES),
     autoescape=select_autoescape(["html", "j2"], default=True),
     trim_blocks=True,
@@ -50,25 +51,40 @@ def render_report(report: NightReport, agency_pages: dict[str, str] | None = Non
     links each scorecard row to its agency's page."""
     pages = agency_pages or {}
     portals = [_portal_view(portal, index, pages) for index, portal in enumerate(report.portals, 1)]
-    return _environment.get_template("report.html.j2").render(
+    return environment.get_template("report.html.j2").render(
         night=report.night.isoformat(),
         night_long=f"{report.night:%A, %B} {report.night.day}, {report.night.year}",
         portals=portals,
         method=_method(report),
         version=METRIC_VERSION,
-        css=(TEMPLATES / "report.css").read_text(encoding="utf-8"),
-        tables_css=(TEMPLATES / "tables.css").read_text(encoding="utf-8"),
-        tables_js=(TEMPLATES / "tables.js").read_text(encoding="utf-8"),
+        css=stylesheet(),
+        tables_js=table_script(),
         agency_index="agencies/index.html" if pages else None,
         as_of=report.as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
     )
 
 
 def render_index(nights: list[date], tables: tuple[str, ...]) -> str:
-    return _environment.get_template("index.html.j2").render(
+    return environment.get_template("index.html.j2").render(
         nights=[night.isoformat() for night in nights],
         tables=tables,
-        css=(TEMPLATES / "report.css").read_text(encoding="utf-8"),
+        css=stylesheet(),
+    )
+
+
+def table_script() -> Markup:
+    """tables.js (sorting and filtering), inlined as it is: our file, not portal text."""
+    return Markup((TEMPLATES / "tables.js").read_text(encoding="utf-8"))
+
+
+def stylesheet() -> Markup:
+    """report.css and tables.css, inlined as they are: our files, not portal text, and escaping
+    them would turn their quotes into &#34;, which CSS reads literally (dropping "Segoe UI"
+    and the PDF's page numbers)."""
+    return Markup(
+        "\n".join(
+            (TEMPLATES / name).read_text(encoding="utf-8") for name in ("report.css", "tables.css")
+        )
     )
 
 

@@ -1,5 +1,5 @@
-"""Write one night's report folder (CSV per board table, a workbook, the HTML page), atomically,
-then refresh `latest/` and the index of every night."""
+"""Write one night's report folder (CSV per board table, a workbook, the HTML page and its
+printed PDF), atomically, then refresh `latest/` and the index of every night."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ from ctdata_pipeline.report.agencies import (
 from ctdata_pipeline.report.data import BOARD_TABLES, NightReport, board_table, load_night
 from ctdata_pipeline.report.exports import write_csv, write_workbook
 from ctdata_pipeline.report.html import render_index, render_report
+from ctdata_pipeline.report.pdf import try_print_pdf
 
 REPORT_FILE = "report.html"
 WORKBOOK_FILE = "board.xlsx"
+PDF_FILE = "report.pdf"
 LATEST = "latest"
 NIGHT_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 LOCK_WAIT_SECONDS = 600
@@ -40,6 +42,7 @@ class ReportWritten:
     latest: bool
     shown: NightReport  # what the page shows: each portal's values
     agency_pages: int  # pages in agencies/, one per agency of the night
+    pdf_missing: str | None  # why there is no report.pdf, when there is none
 
 
 def publish_report(
@@ -65,11 +68,17 @@ def _publish(
         for table, columns, _, rows in tables:
             write_csv(scratch / f"{table}.csv", columns, rows)
         night_report = load_night(conn, night, portal_file)
-        write_workbook(scratch / WORKBOOK_FILE, tables, night_report.as_of)
+        write_workbook(scratch / WORKBOOK_FILE, tables, night_report)
         variants = unreconciled_variants(conn, night_report, portal_file)
         agencies = write_agency_pages(scratch, conn, night_report, variant_groups=variants)
-        page = render_report(night_report, agency_links(agencies))
-        (scratch / REPORT_FILE).write_text(page, encoding="utf-8")
+        links = agency_links(agencies)
+        page = scratch / REPORT_FILE
+        page.write_text(render_report(night_report, links), encoding="utf-8")
+        # Printed from the scratch folder, so it is swapped in with the rest. Without it the
+        # report is still published, and its page says why there is no PDF.
+        night_report.pdf_missing = try_print_pdf(page, scratch / PDF_FILE, night_report.as_of)
+        if night_report.pdf_missing is not None:
+            page.write_text(render_report(night_report, links), encoding="utf-8")
         folder = report_dir / night.isoformat()
         _swap_in(scratch, folder)
     finally:
@@ -93,6 +102,7 @@ def _publish(
         latest=is_latest,
         shown=night_report,
         agency_pages=len(agencies),
+        pdf_missing=night_report.pdf_missing,
     )
 
 
