@@ -268,6 +268,7 @@ def report_trends(db: str, night: str) -> dict[str, Any]:
     """The report's trend queries: every headline's value over every stored night (the query of
     report/data.py that draws the trends) and README's board.metric_trends query. The whole of
     `load_night` (trends plus tonight's work lists and scorecard) is timed beside them."""
+    from ctdata_pipeline.portals import Portal, PortalFile
     from ctdata_pipeline.report.data import load_night
     from ctdata_pipeline.warehouse import connect
 
@@ -291,7 +292,8 @@ def report_trends(db: str, night: str) -> dict[str, Any]:
             [PORTAL_NAME],
         ).fetchall()
         trends_done = time.perf_counter()
-        report = load_night(conn, snapshot_date, [PORTAL_NAME])
+        portal = Portal(name=PORTAL_NAME, kind="socrata", url="https://portal.invalid")
+        report = load_night(conn, snapshot_date, PortalFile(portals=(portal,)))
         finished = time.perf_counter()
     finally:
         conn.close()

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import duckdb
 
 from ctdata_pipeline.metrics.definitions import METRICS, Metric
 from ctdata_pipeline.partitions import night_instant
+from ctdata_pipeline.portals import PortalFile, ReportSettings, Target
 
 # The headline figures of the report, per portal: (metric name, short label).
 HEADLINES = (
@@ -53,6 +57,10 @@ class PortalNight:
     kind: str
     snapshot_time: datetime | None
     source: str | None
+    # The portal's public address for readers (never the API's), None when it has none.
+    site: str | None = None
+    # Why there is no snapshot that night, when there is none and it is known.
+    absent_because: str | None = None
     values: dict[str, Value] = field(default_factory=dict)  # tonight, portal-wide
     previous: dict[str, Value] = field(default_factory=dict)  # the night before
     previous_date: date | None = None
@@ -71,7 +79,11 @@ class PortalNight:
 class NightReport:
     night: date
     portals: list[PortalNight]
+    settings: ReportSettings = field(default_factory=ReportSettings)
+    targets: dict[str, Target] = field(default_factory=dict)
     metrics: tuple[Metric, ...] = METRICS
+    # Why the night's folder has no report.pdf ("Chromium not found ..."), when it has none.
+    pdf_missing: str | None = None
 
     @property
     def as_of(self) -> datetime:
@@ -83,10 +95,15 @@ class NightReport:
 
 
 def load_night(
-    conn: duckdb.DuckDBPyConnection, night: date, portal_names: list[str]
+    conn: duckdb.DuckDBPyConnection,
+    night: date,
+    portal_file: PortalFile,
+    *,
+    why_absent: Callable[[str], str] | None = None,
 ) -> NightReport:
     """The report's data for `night`, for each portal of the portal file (a portal with no
-    snapshot that night is listed as such)."""
+    snapshot that night is listed as such, with `why_absent(portal)` when given)."""
+    portal_names = portal_file.names
     stored = {
         row[0]: row[1:]
         for row in conn.execute(
@@ -99,11 +116,51 @@ def load_night(
     portals = []
     for name in names:
         kind, snapshot_time, source = stored.get(name, ("", None, None))
-        portal = PortalNight(name=name, kind=kind, snapshot_time=snapshot_time, source=source)
+        entry = next((p for p in portal_file.portals if p.name == name), None)
+        portal = PortalNight(
+            name=name,
+            kind=kind,
+            snapshot_time=snapshot_time,
+            source=source,
+            site=public_site(
+                entry.kind if entry else kind,
+                entry.url if entry else source,
+                entry.domain if entry else None,
+            ),
+        )
         if portal.harvested:
             _fill(conn, portal, night)
+        elif why_absent is not None:
+            portal.absent_because = why_absent(name)
         portals.append(portal)
-    return NightReport(night=night, portals=portals)
+    return NightReport(
+        night=night,
+        portals=portals,
+        settings=portal_file.report,
+        targets=dict(portal_file.targets),
+    )
+
+
+def public_site(kind: str, url: str | None, domain: str | None) -> str | None:
+    """The address a reader can visit: scheme + host of the portal (a DCAT feed's site), never
+    the API path. A portal served on this machine (the demo, the tests) has no public address:
+    its Socrata `domain`, when the portal file names one, is the site its datasets belong to."""
+    if url:
+        parts = urlsplit(url)
+        if parts.hostname and not _on_this_machine(parts.hostname):
+            return f"{parts.scheme}://{parts.netloc}"
+    if kind == "socrata" and domain:
+        return f"https://{domain}"
+    return None
+
+
+def _on_this_machine(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _fill(conn: duckdb.DuckDBPyConnection, portal: PortalNight, night: date) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock
 
+from ctdata_pipeline.portals import PortalFile
 from ctdata_pipeline.processes import remove_abandoned_partials
 from ctdata_pipeline.report.data import BOARD_TABLES, NightReport, board_table, load_night
 from ctdata_pipeline.report.exports import write_csv, write_workbook
@@ -20,6 +22,8 @@ from ctdata_pipeline.report.html import render_index, render_report
 
 REPORT_FILE = "report.html"
 WORKBOOK_FILE = "board.xlsx"
+PDF_FILE = "report.pdf"  # printed from the page where Chromium is installed
+AGENCY_INDEX = "agencies/index.html"
 LATEST = "latest"
 NIGHT_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 LOCK_WAIT_SECONDS = 600
@@ -36,18 +40,28 @@ class ReportWritten:
 
 
 def publish_report(
-    conn: duckdb.DuckDBPyConnection, report_dir: Path, night: date, portal_names: list[str]
+    conn: duckdb.DuckDBPyConnection,
+    report_dir: Path,
+    night: date,
+    portal_file: PortalFile,
+    *,
+    why_absent: Callable[[str], str] | None = None,
 ) -> ReportWritten:
     """Build the night's report in a scratch folder and swap it in whole: a failure half-way
-    leaves the previous report of the night (and every other night) as it was."""
+    leaves the previous report of the night (and every other night) as it was. `why_absent`
+    says why a portal has no snapshot of the night (see report.absence)."""
     report_dir.mkdir(parents=True, exist_ok=True)
     # Two runs writing reports at once (two `ctdata nightly`) take turns swapping folders in.
     with FileLock(report_dir / ".publish.lock", timeout=LOCK_WAIT_SECONDS):
-        return _publish(conn, report_dir, night, portal_names)
+        return _publish(conn, report_dir, night, portal_file, why_absent)
 
 
 def _publish(
-    conn: duckdb.DuckDBPyConnection, report_dir: Path, night: date, portal_names: list[str]
+    conn: duckdb.DuckDBPyConnection,
+    report_dir: Path,
+    night: date,
+    portal_file: PortalFile,
+    why_absent: Callable[[str], str] | None,
 ) -> ReportWritten:
     remove_abandoned_partials(report_dir, ".*.partial-*")
     scratch = report_dir / f".{night}.partial-{os.getpid()}"
@@ -57,25 +71,31 @@ def _publish(
         tables = [(table, *board_table(conn, table, night)) for table in BOARD_TABLES]
         for table, columns, _, rows in tables:
             write_csv(scratch / f"{table}.csv", columns, rows)
-        night_report = load_night(conn, night, portal_names)
+        night_report = load_night(conn, night, portal_file, why_absent=why_absent)
         write_workbook(scratch / WORKBOOK_FILE, tables, night_report.as_of)
-        page = render_report(night_report)
+        # The page is written last and links the files its folder holds by then.
+        page = render_report(night_report, _files_in(scratch))
         (scratch / REPORT_FILE).write_text(page, encoding="utf-8")
         folder = report_dir / night.isoformat()
         _swap_in(scratch, folder)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    nights = sorted(
-        (date.fromisoformat(p.name) for p in report_dir.iterdir() if NIGHT_FOLDER.match(p.name)),
-        reverse=True,
-    )
+    nights = reported_nights(report_dir)
     is_latest = nights[0] == night
     if is_latest:
         latest = report_dir / f".{LATEST}.partial-{os.getpid()}"
         shutil.rmtree(latest, ignore_errors=True)
         shutil.copytree(folder, latest)
         _swap_in(latest, report_dir / LATEST)
-    _write_atomically(report_dir / "index.html", render_index(nights, BOARD_TABLES))
+    _write_atomically(
+        report_dir / "index.html",
+        render_index(
+            nights,
+            BOARD_TABLES,
+            portal_file.report,
+            with_pdf={n for n in nights if (report_dir / n.isoformat() / PDF_FILE).is_file()},
+        ),
+    )
     return ReportWritten(
         folder=folder,
         report=folder / REPORT_FILE,
@@ -84,6 +104,22 @@ def _publish(
         latest=is_latest,
         shown=night_report,
     )
+
+
+def reported_nights(report_dir: Path) -> list[date]:
+    """Every night whose folder holds a report, newest first."""
+    return sorted(
+        (
+            date.fromisoformat(p.name)
+            for p in report_dir.iterdir()
+            if NIGHT_FOLDER.match(p.name) and (p / REPORT_FILE).is_file()
+        ),
+        reverse=True,
+    )
+
+
+def _files_in(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
 def _swap_in(new: Path, final: Path) -> None:
