@@ -281,8 +281,9 @@ def demo(nights: int, seed: int, log_level: str) -> None:
     )
     plan = [(night, name) for night in story.night_dates() for name in portal_names]
     with recording_instance() as instance:
-        # The Board reads the newest night's report; the nightly schedule writes one a night.
-        results = run_nights(defs, plan, instance, log_level, reports=[story.last_night])
+        # A report for every night, as the nightly schedule writes them, oldest first (the
+        # newest ends as latest/), after every night is stored: the index lists them all.
+        results = run_nights(defs, plan, instance, log_level, reports=story.night_dates())
     _print_demo_snapshots(settings.db_path, portal_names, story.night_dates())
     _print_headlines(
         settings.db_path,

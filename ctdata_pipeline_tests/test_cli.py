@@ -89,8 +89,12 @@ def test_ctdata_demo_end_to_end_in_a_fresh_folder(demo_run):
     assert all(run.is_success for run in runs)
     nightly = [run for run in runs if run.job_name == "nightly_job"]
     reports = [run for run in runs if run.job_name == "report_job"]
-    assert len(nightly) == 2 * DEMO_NIGHTS and len(runs) == len(nightly) + 1
-    assert reports[0].tags["dagster/partition"] == nights[-1].isoformat()
+    assert len(nightly) == 2 * DEMO_NIGHTS and len(runs) == len(nightly) + DEMO_NIGHTS
+    # A report a night, every one after every night is stored (get_runs lists newest first).
+    assert [run.tags["dagster/partition"] for run in reports] == [
+        night.isoformat() for night in reversed(nights)
+    ]
+    assert [run.run_id for run in runs[:DEMO_NIGHTS]] == [run.run_id for run in reports]
     assert {run.tags["dagster/partition/portal"] for run in nightly} == {
         "demo.data.ct.gov",
         "demo.geodata.ct.gov",

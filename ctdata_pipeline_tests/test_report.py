@@ -86,7 +86,8 @@ def test_the_demo_report_opens_from_disk_with_its_numbers(demo_run, browser, tmp
     assert len(opened.requests) == 1  # the page itself: no script, style or font is fetched
     # One script, inlined (tables.js: sorting and filtering), none fetched.
     assert page.evaluate("[...document.scripts].map(s => s.src)") == [""]
-    assert page.title() == f"CT open data: State Data Plan metrics, {night}"
+    title = "Connecticut's open data portals (demo)"  # report: title of the demo's portal file
+    assert page.title() == f"{title}: State Data Plan metrics, {night}"
 
     # Every headline number on the page is the one in board.plan_metrics.
     db = demo_run.folder / "data" / "ctdata.duckdb"
@@ -370,7 +371,10 @@ def test_the_report_of_unchanged_data_is_the_same_bytes(tmp_path, instance, toda
     [harvested] = query(pipeline.db_path, "SELECT snapshot_time FROM catalog.snapshots")
     stamp = harvested[0].astimezone(UTC)
     page = written[0][f"{today}/report.html"].decode()
-    assert f"as harvested up to {stamp:%Y-%m-%d %H:%M} UTC" in page
+    assert (
+        f'as harvested up to\n  <time datetime="{stamp:%Y-%m-%dT%H:%M:%S}Z" '
+        f'title="{stamp:%Y-%m-%d %H:%M} UTC">'
+    ) in page
     path = tmp_path / "reports" / today.isoformat() / "board.xlsx"
     workbook = openpyxl.load_workbook(path)
     assert workbook.properties.modified == stamp.replace(tzinfo=None, microsecond=0)

@@ -322,6 +322,85 @@ METRICS: tuple[Metric, ...] = (
     ),
 )
 
+
+# Plain names of every `metric` value, for readers (the report's method tables). A family
+# (fill_rate:<field>) is named from its member; `metric_label` puts the two together.
+LABELS = {
+    "assets_total": "Assets of every type",
+    "datasets_in_scope": "Datasets in scope",
+    "datasets_added": "Datasets added",
+    "datasets_removed": "Datasets removed",
+    "datasets_renamed": "Datasets renamed",
+    "pct_missing_metadata": "Datasets missing metadata",
+    "pct_meets_ct_standard": "Datasets meeting CT's metadata standard",
+    "mean_metadata_score": "Mean metadata score",
+    "pct_full_data_dictionary": "Datasets with a full data dictionary",
+    "column_doc_coverage": "Columns documented",
+    "pct_description_substantive": "Datasets with a substantive description",
+    "pct_license_present": "Datasets with a licence",
+    "pct_license_open": "Datasets with an open licence",
+    "pct_stale": "Stale datasets",
+    "pct_stale_strict": "Stale datasets, counting those due",
+    "pct_freshness_unknown": "Datasets of unknown freshness",
+    "median_days_overdue": "Days overdue, median",
+    "p90_days_overdue": "Days overdue, 90th percentile",
+    "pct_metadata_reviewed_12m": "Datasets with metadata reviewed in the last year",
+    "stale_but_popular": "Stale but popular datasets",
+    "views_last_month": "Views last month",
+    "views_total": "Views, all time",
+    "downloads_total": "Downloads, all time",
+    "pct_unused": "Unused datasets",
+    "duplicate_title_groups": "Groups of possible duplicates",
+}
+FAMILY_LABELS = {
+    "assets_total:": "Assets of type {member}",
+    "fill_rate:": "Fill rate: {member}",
+    "pct_band:": "Datasets in the {member} score band",
+    "freshness_state:": "Datasets {member}",
+    "cadence_mismatch:": "Datasets {member}",
+}
+MEMBER_WORDS = {
+    # freshness states (FR-1)
+    "FRESH": "fresh",
+    "DUE": "due",
+    "OVERDUE": "overdue",
+    "DELINQUENT": "delinquent",
+    "NOT_SCHEDULED": "not scheduled (as needed)",
+    "STATIC": "static (historical)",
+    "UNKNOWN": "of unknown freshness",
+    # cadence flags (FR-6)
+    "under_delivering": "updated less than half as often as declared",
+    "misdeclared_static": "declared historical whose data changed",
+    # fields (MD-3), Socrata and DCAT-US
+    "update_frequency": "update frequency",
+    "geographic_unit": "geographic unit",
+    "temporal_coverage": "temporal coverage",
+    "row_label": "row label",
+    "contact_email": "contact e-mail",
+    "source_link": "source link",
+    "keyword": "keywords",
+    "modified": "last modified date",
+    "publisher.name": "publisher name",
+    "contactPoint.fn": "contact name",
+    "contactPoint.hasEmail": "contact e-mail",
+    "accessLevel": "access level",
+    "accrualPeriodicity": "update frequency (accrualPeriodicity)",
+    "spatial": "spatial coverage",
+    "temporal": "temporal coverage",
+}
+
+
+def metric_label(metric_name: str) -> str:
+    """A `metric` value in plain words: "freshness_state:DELINQUENT" -> "Datasets delinquent"."""
+    if metric_name in LABELS:
+        return LABELS[metric_name]
+    for family, pattern in FAMILY_LABELS.items():
+        if metric_name.startswith(family):
+            member = metric_name.removeprefix(family)
+            return pattern.format(member=MEMBER_WORDS.get(member, member.replace("_", " ")))
+    raise KeyError(metric_name)
+
+
 METRICS_BY_ID = {metric.metric_id: metric for metric in METRICS}
 FAMILIES = ("inventory", "metadata", "freshness", "usage", "governance")
 

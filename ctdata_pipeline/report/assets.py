@@ -13,6 +13,7 @@ from ctdata_pipeline.board.after_night import (
 from ctdata_pipeline.failures import failing_clearly
 from ctdata_pipeline.metadata import markdown_table, metric_number
 from ctdata_pipeline.partitions import expected_by, nightly_date
+from ctdata_pipeline.report.absence import absence_explainer
 from ctdata_pipeline.report.data import HEADLINES, NightReport
 from ctdata_pipeline.report.publish import PDF_FILE, publish_report
 from ctdata_pipeline.resources import PortalList
@@ -74,7 +75,13 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         ):
             if not board_tables_exist(conn):
                 raise nothing_stored
-            written = publish_report(conn, reports.path(), night, portals.portal_file())
+            written = publish_report(
+                conn,
+                reports.path(),
+                night,
+                portals.portal_file(),
+                why_absent=absence_explainer(context.instance, night),
+            )
         context.log.info(f"Board report for {night}: {written.report}")
         if written.pdf_missing is not None:
             context.log.warning(f"Board report for {night}: no PDF: {written.pdf_missing}")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import duckdb
 
@@ -54,6 +57,10 @@ class PortalNight:
     kind: str
     snapshot_time: datetime | None
     source: str | None
+    # The portal's public address for readers (never the API's), None when it has none.
+    site: str | None = None
+    # Why there is no snapshot that night, when there is none and it is known.
+    absent_because: str | None = None
     values: dict[str, Value] = field(default_factory=dict)  # tonight, portal-wide
     previous: dict[str, Value] = field(default_factory=dict)  # the night before
     previous_date: date | None = None
@@ -90,10 +97,14 @@ class NightReport:
 
 
 def load_night(
-    conn: duckdb.DuckDBPyConnection, night: date, portal_file: PortalFile
+    conn: duckdb.DuckDBPyConnection,
+    night: date,
+    portal_file: PortalFile,
+    *,
+    why_absent: Callable[[str], str] | None = None,
 ) -> NightReport:
     """The report's data for `night`, for each portal of the portal file (a portal with no
-    snapshot that night is listed as such), with the file's targets and report settings."""
+    snapshot that night is listed as such, with `why_absent(portal)` when given)."""
     portal_names = portal_file.names
     stored = {
         row[0]: row[1:]
@@ -107,9 +118,22 @@ def load_night(
     portals = []
     for name in names:
         kind, snapshot_time, source = stored.get(name, ("", None, None))
-        portal = PortalNight(name=name, kind=kind, snapshot_time=snapshot_time, source=source)
+        entry = next((p for p in portal_file.portals if p.name == name), None)
+        portal = PortalNight(
+            name=name,
+            kind=kind,
+            snapshot_time=snapshot_time,
+            source=source,
+            site=public_site(
+                entry.kind if entry else kind,
+                entry.url if entry else source,
+                entry.domain if entry else None,
+            ),
+        )
         if portal.harvested:
             _fill(conn, portal, night)
+        elif why_absent is not None:
+            portal.absent_because = why_absent(name)
         portals.append(portal)
     return NightReport(
         night=night,
@@ -117,6 +141,28 @@ def load_night(
         settings=portal_file.report,
         targets=dict(portal_file.targets),
     )
+
+
+def public_site(kind: str, url: str | None, domain: str | None) -> str | None:
+    """The address a reader can visit: scheme + host of the portal (a DCAT feed's site), never
+    the API path. A portal served on this machine (the demo, the tests) has no public address:
+    its Socrata `domain`, when the portal file names one, is the site its datasets belong to."""
+    if url:
+        parts = urlsplit(url)
+        if parts.hostname and not _on_this_machine(parts.hostname):
+            return f"{parts.scheme}://{parts.netloc}"
+    if kind == "socrata" and domain:
+        return f"https://{domain}"
+    return None
+
+
+def _on_this_machine(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _fill(conn: duckdb.DuckDBPyConnection, portal: PortalNight, night: date) -> None:

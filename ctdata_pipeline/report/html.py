@@ -5,17 +5,27 @@ links are made only for http(s) addresses, so a `javascript:` URL from a catalog
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from ctdata_pipeline.metrics.definitions import METRIC_VERSION, PLAN_TARGET, metric_for
+from ctdata_pipeline.metrics.definitions import (
+    METRIC_VERSION,
+    METRICS_BY_ID,
+    metric_for,
+    metric_label,
+)
+from ctdata_pipeline.metrics.targets import judge, movement, target_words
+from ctdata_pipeline.portals import ReportSettings, Target
 from ctdata_pipeline.report.charts import Chart, Series, trend_chart
-from ctdata_pipeline.report.data import NightReport, PortalNight, Value, format_value
+from ctdata_pipeline.report.data import BOARD_TABLES, NightReport, PortalNight, Value, format_value
 from ctdata_pipeline.report.worklists import build_work_lists, safe_href
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -35,6 +45,15 @@ class Shown:
     label: str
 
 
+@dataclass(frozen=True)
+class Judged:
+    """A shown value against its target: the verdict in a word or two and in a sentence."""
+
+    met: bool | None
+    verdict: str  # met, not met, not measured
+    words: str  # "Meets the plan's target (under 20%): 0.7 points below it."
+
+
 @dataclass
 class Card:
     id: str
@@ -44,29 +63,79 @@ class Card:
     change: str = ""
     chart: Chart | None = None
     caption: str = ""
+    judged: list[Judged] = field(default_factory=list)
 
 
-def render_report(report: NightReport, agency_pages: dict[str, str] | None = None) -> str:
-    """The night's page; `agency_pages` (agency name -> its page, relative to the report)
-    links each scorecard row to its agency's page."""
+@dataclass(frozen=True)
+class Moment:
+    """An instant as the report shows it: in the report's time zone, with UTC on hover."""
+
+    local: str  # 2026-09-30 3:00 AM EDT
+    utc: str  # 2026-09-30 07:00 UTC
+    iso: str  # 2026-09-30T07:00:00Z, for <time datetime>
+
+
+def moment(instant: datetime, zone: ZoneInfo) -> Moment:
+    here = instant.astimezone(zone)
+    utc = instant.astimezone(UTC)
+    return Moment(
+        local=f"{here:%Y-%m-%d} {here.hour % 12 or 12}:{here:%M %p} {here.tzname()}",
+        utc=f"{utc:%Y-%m-%d %H:%M} UTC",
+        iso=f"{utc:%Y-%m-%dT%H:%M:%S}Z",
+    )
+
+
+def long_date(night: date) -> str:
+    return f"{night:%A, %B} {night.day}, {night.year}"
+
+
+def render_report(
+    report: NightReport, files: Sequence[str] = (), agency_pages: dict[str, str] | None = None
+) -> str:
+    """The page; `files` are the night folder's other files (relative paths), which it links;
+    `agency_pages` (agency name -> its page, relative to the report) links each scorecard row
+    to its agency's page."""
+    zone = report.settings.zone
     pages = agency_pages or {}
-    portals = [_portal_view(portal, index, pages) for index, portal in enumerate(report.portals, 1)]
+    portals = [
+        _portal_view(portal, index, report.targets, zone, pages)
+        for index, portal in enumerate(report.portals, 1)
+    ]
+    present = set(files)
     return environment.get_template("report.html.j2").render(
+        title=report.settings.title,
         night=report.night.isoformat(),
-        night_long=f"{report.night:%A, %B} {report.night.day}, {report.night.year}",
+        night_long=long_date(report.night),
         portals=portals,
+        targets=_targets_in_words(report),
         method=_method(report),
         version=METRIC_VERSION,
         css=stylesheet(),
         tables_js=table_script(),
-        agency_index="agencies/index.html" if pages else None,
-        as_of=report.as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+        as_of=moment(report.as_of, zone),
+        zone=report.settings.timezone,
+        csvs=[f"{table}.csv" for table in BOARD_TABLES if f"{table}.csv" in present],
+        workbook="board.xlsx" if "board.xlsx" in present else None,
+        pdf="report.pdf" if "report.pdf" in present else None,
+        pdf_missing=report.pdf_missing,
+        agencies="agencies/index.html" if "agencies/index.html" in present else None,
     )
 
 
-def render_index(nights: list[date], tables: tuple[str, ...]) -> str:
+def render_index(
+    nights: list[date],
+    tables: tuple[str, ...],
+    settings: ReportSettings | None = None,
+    with_pdf: set[date] | frozenset[date] = frozenset(),
+) -> str:
+    """Every night that has a report, newest first (`nights` as publish lists them)."""
+    settings = settings or ReportSettings()
     return environment.get_template("index.html.j2").render(
-        nights=[night.isoformat() for night in nights],
+        title=settings.title,
+        nights=[
+            {"key": night.isoformat(), "long": long_date(night), "pdf": night in with_pdf}
+            for night in sorted(nights, reverse=True)
+        ],
         tables=tables,
         css=stylesheet(),
     )
@@ -88,23 +157,47 @@ def stylesheet() -> Markup:
     )
 
 
-__all__ = ["render_index", "render_report", "safe_href"]
+def _targets_in_words(report: NightReport) -> list[str]:
+    """Each target of the portal file in words: "Datasets missing metadata (MD-1): under 20%"."""
+    words = []
+    for metric_id, target in sorted(report.targets.items()):
+        metric = METRICS_BY_ID.get(metric_id)
+        if metric is None:
+            continue
+        # The unit is the stored values' (a percentage for every headline share).
+        units = [
+            value.unit
+            for portal in report.portals
+            for name, value in portal.values.items()
+            if name in metric.names
+        ]
+        unit = units[0] if units else ""
+        words.append(f"{metric.title} ({metric_id}): {target_words(target, unit)}")
+    return words
 
 
-def _portal_view(portal: PortalNight, index: int, pages: dict[str, str]) -> dict[str, Any]:
+def _portal_view(
+    portal: PortalNight,
+    index: int,
+    targets: dict[str, Target],
+    zone: ZoneInfo,
+    pages: dict[str, str],
+) -> dict[str, Any]:
     view: dict[str, Any] = {
         "name": portal.name,
         "anchor": f"portal-{index}",
         "harvested": portal.harvested,
+        "site": safe_href(portal.site),
+        "site_text": urlsplit(portal.site).netloc if portal.site else None,
+        "absent_because": portal.absent_because,
     }
     if not portal.harvested:
         return view
     assert portal.snapshot_time is not None
     view.update(
-        snapshot_time=portal.snapshot_time.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
-        source=portal.source,
+        snapshot_time=moment(portal.snapshot_time, zone),
         previous_date=portal.previous_date,
-        cards=_cards(portal, view["anchor"]),
+        cards=_cards(portal, view["anchor"], targets),
         changes=portal.changes,
         ranked=[_scorecard_row(row, pages) for row in portal.scorecard if row["ranked"]],
         unranked=[_scorecard_row(row, pages) for row in portal.scorecard if not row["ranked"]],
@@ -116,7 +209,7 @@ def _portal_view(portal: PortalNight, index: int, pages: dict[str, str]) -> dict
     return view
 
 
-def _cards(portal: PortalNight, anchor: str) -> list[Card]:
+def _cards(portal: PortalNight, anchor: str, targets: dict[str, Target]) -> list[Card]:
     values = portal.values
     missing_what = (
         "in-scope datasets miss a description, an update frequency or tags"
@@ -147,7 +240,7 @@ def _cards(portal: PortalNight, anchor: str) -> list[Card]:
             "Datasets missing metadata (MD-1)",
             ["pct_missing_metadata"],
             [_of(values.get("pct_missing_metadata"), missing_what)],
-            target=(PLAN_TARGET, f"plan target: under {PLAN_TARGET:g}%"),
+            targets,
         ),
         _card(
             portal,
@@ -162,6 +255,7 @@ def _cards(portal: PortalNight, anchor: str) -> list[Card]:
                     "date): FR-2 cannot see them",
                 ),
             ],
+            targets,
         ),
         _card(
             portal,
@@ -169,6 +263,7 @@ def _cards(portal: PortalNight, anchor: str) -> list[Card]:
             "Meeting CT's metadata standard (MD-2)",
             ["pct_meets_ct_standard"],
             [_of(values.get("pct_meets_ct_standard"), "in-scope datasets meet every requirement")],
+            targets,
         ),
         _card(
             portal,
@@ -180,6 +275,7 @@ def _cards(portal: PortalNight, anchor: str) -> list[Card]:
                 _of(full, "datasets with columns have every column described"),
                 f"Not measurable: {coverage.note}." if coverage and coverage.note else None,
             ],
+            targets,
         ),
         _card(
             portal,
@@ -187,6 +283,7 @@ def _cards(portal: PortalNight, anchor: str) -> list[Card]:
             "Datasets in scope (INV-1, INV-2)",
             ["datasets_in_scope"],
             inventory,
+            targets,
         ),
     ]
 
@@ -204,13 +301,35 @@ def _card(
     title: str,
     metrics: list[str],
     lines: list[str | None],
-    target: tuple[float, str] | None = None,
+    targets: dict[str, Target],
 ) -> Card:
     shown = [_shown(metric, portal.values.get(metric)) for metric in metrics]
     card = Card(id=card_id, title=title, values=shown, lines=[line for line in lines if line])
     first = portal.values.get(metrics[0])
     before = portal.previous.get(metrics[0])
-    card.change = _change(first, before, portal.previous_date)
+    first_id = metric_for(metrics[0]).metric_id
+    # Each shown value with a target in the portal file is judged against it.
+    for metric in metrics:
+        target_of = targets.get(metric_for(metric).metric_id)
+        stored = portal.values.get(metric)
+        if target_of is not None and stored is not None:
+            judgement = judge(target_of, stored.value, stored.unit)
+            card.judged.append(Judged(judgement.met, judgement.verdict, judgement.words))
+    if first is not None:
+        card.change = movement(
+            first_id,
+            first.value,
+            before.value if before is not None else None,
+            portal.previous_date,
+            first.unit,
+            targets.get(first_id),
+        )
+    first_target = targets.get(first_id)
+    target = (
+        (first_target.level, f"plan target: {target_words(first_target, first.unit)}")
+        if first_target is not None and first is not None
+        else None
+    )
     series = [
         Series(_label(metric), portal.series.get(metric, []))
         for metric in metrics
@@ -246,20 +365,6 @@ def _shown(metric: str, value: Value | None) -> Shown:
     if value is None or value.value is None:
         return Shown(metric, "", "n/a", _label(metric))
     return Shown(metric, repr(value.value), format_value(value.value, value.unit), _label(metric))
-
-
-def _change(tonight: Value | None, before: Value | None, previous: date | None) -> str:
-    if tonight is None or tonight.value is None:
-        return ""
-    if previous is None or before is None or before.value is None:
-        return "First night measured: no change to report."
-    delta = tonight.value - before.value
-    unit = " points" if tonight.unit == "percent" else ""
-    if abs(delta) < 0.05:
-        return f"Unchanged since {previous}."
-    direction = "Up" if delta > 0 else "Down"
-    amount = f"{abs(delta):.1f}{unit}" if unit else f"{abs(delta):,.0f}"
-    return f"{direction} {amount} since {previous} ({format_value(before.value, tonight.unit)})."
 
 
 def _count(value: float | None) -> str:
@@ -312,6 +417,7 @@ def _method(report: NightReport) -> list[dict[str, Any]]:
                         {
                             "portal": portal.name,
                             "metric": name,
+                            "label": metric_label(name),
                             "numerator": _number(value.numerator),
                             "denominator": _number(value.denominator),
                             "value": format_value(value.value, value.unit),

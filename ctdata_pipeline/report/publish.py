@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -27,7 +28,8 @@ from ctdata_pipeline.report.pdf import try_print_pdf
 
 REPORT_FILE = "report.html"
 WORKBOOK_FILE = "board.xlsx"
-PDF_FILE = "report.pdf"
+PDF_FILE = "report.pdf"  # printed from the page where Chromium is installed
+AGENCY_INDEX = "agencies/index.html"
 LATEST = "latest"
 NIGHT_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 LOCK_WAIT_SECONDS = 600
@@ -46,18 +48,28 @@ class ReportWritten:
 
 
 def publish_report(
-    conn: duckdb.DuckDBPyConnection, report_dir: Path, night: date, portal_file: PortalFile
+    conn: duckdb.DuckDBPyConnection,
+    report_dir: Path,
+    night: date,
+    portal_file: PortalFile,
+    *,
+    why_absent: Callable[[str], str] | None = None,
 ) -> ReportWritten:
     """Build the night's report in a scratch folder and swap it in whole: a failure half-way
-    leaves the previous report of the night (and every other night) as it was."""
+    leaves the previous report of the night (and every other night) as it was. `why_absent`
+    says why a portal has no snapshot of the night (see report.absence)."""
     report_dir.mkdir(parents=True, exist_ok=True)
     # Two runs writing reports at once (two `ctdata nightly`) take turns swapping folders in.
     with FileLock(report_dir / ".publish.lock", timeout=LOCK_WAIT_SECONDS):
-        return _publish(conn, report_dir, night, portal_file)
+        return _publish(conn, report_dir, night, portal_file, why_absent)
 
 
 def _publish(
-    conn: duckdb.DuckDBPyConnection, report_dir: Path, night: date, portal_file: PortalFile
+    conn: duckdb.DuckDBPyConnection,
+    report_dir: Path,
+    night: date,
+    portal_file: PortalFile,
+    why_absent: Callable[[str], str] | None,
 ) -> ReportWritten:
     remove_abandoned_partials(report_dir, ".*.partial-*")
     scratch = report_dir / f".{night}.partial-{os.getpid()}"
@@ -67,33 +79,41 @@ def _publish(
         tables = [(table, *board_table(conn, table, night)) for table in BOARD_TABLES]
         for table, columns, _, rows in tables:
             write_csv(scratch / f"{table}.csv", columns, rows)
-        night_report = load_night(conn, night, portal_file)
+        night_report = load_night(conn, night, portal_file, why_absent=why_absent)
         write_workbook(scratch / WORKBOOK_FILE, tables, night_report)
         variants = unreconciled_variants(conn, night_report, portal_file)
         agencies = write_agency_pages(scratch, conn, night_report, variant_groups=variants)
         links = agency_links(agencies)
+        # The page links the files its folder holds, and the PDF printed from it next.
+        files = [*_files_in(scratch), PDF_FILE]
         page = scratch / REPORT_FILE
-        page.write_text(render_report(night_report, links), encoding="utf-8")
+        page.write_text(render_report(night_report, files, links), encoding="utf-8")
         # Printed from the scratch folder, so it is swapped in with the rest. Without it the
         # report is still published, and its page says why there is no PDF.
         night_report.pdf_missing = try_print_pdf(page, scratch / PDF_FILE, night_report.as_of)
         if night_report.pdf_missing is not None:
-            page.write_text(render_report(night_report, links), encoding="utf-8")
+            files.remove(PDF_FILE)
+            page.write_text(render_report(night_report, files, links), encoding="utf-8")
         folder = report_dir / night.isoformat()
         _swap_in(scratch, folder)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    nights = sorted(
-        (date.fromisoformat(p.name) for p in report_dir.iterdir() if NIGHT_FOLDER.match(p.name)),
-        reverse=True,
-    )
+    nights = reported_nights(report_dir)
     is_latest = nights[0] == night
     if is_latest:
         latest = report_dir / f".{LATEST}.partial-{os.getpid()}"
         shutil.rmtree(latest, ignore_errors=True)
         shutil.copytree(folder, latest)
         _swap_in(latest, report_dir / LATEST)
-    _write_atomically(report_dir / "index.html", render_index(nights, BOARD_TABLES))
+    _write_atomically(
+        report_dir / "index.html",
+        render_index(
+            nights,
+            BOARD_TABLES,
+            portal_file.report,
+            with_pdf={n for n in nights if (report_dir / n.isoformat() / PDF_FILE).is_file()},
+        ),
+    )
     return ReportWritten(
         folder=folder,
         report=folder / REPORT_FILE,
@@ -104,6 +124,22 @@ def _publish(
         agency_pages=len(agencies),
         pdf_missing=night_report.pdf_missing,
     )
+
+
+def reported_nights(report_dir: Path) -> list[date]:
+    """Every night whose folder holds a report, newest first."""
+    return sorted(
+        (
+            date.fromisoformat(p.name)
+            for p in report_dir.iterdir()
+            if NIGHT_FOLDER.match(p.name) and (p / REPORT_FILE).is_file()
+        ),
+        reverse=True,
+    )
+
+
+def _files_in(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
 def _swap_in(new: Path, final: Path) -> None:
