@@ -10,6 +10,7 @@ from xml.etree import ElementTree
 import pytest
 from playwright.sync_api import sync_playwright
 
+from ctdata_pipeline.portals import Target
 from ctdata_pipeline.report.charts import Chart, Series, trend_chart
 from ctdata_pipeline.report.data import NightReport, PortalNight, Value
 from ctdata_pipeline.report.html import render_report
@@ -219,7 +220,15 @@ def pages(tmp_path_factory) -> dict[int, object]:
     for count in (1, 2, 35):
         path = folder / f"report-{count}.html"
         days = nights(count)
-        path.write_text(render_report(NightReport(night=days[-1], portals=[portal(days, HARD)])))
+        path.write_text(
+            render_report(
+                NightReport(
+                    night=days[-1],
+                    portals=[portal(days, HARD)],
+                    targets={"MD-1": Target(below=20)},
+                )
+            )
+        )
         written[count] = path
     return written
 

@@ -121,6 +121,7 @@ COLUMN_HEADERS = {
     "snapshot_date": "Night",
     "portal": "Portal",
     "agency": "Agency",
+    "agency_as_published": "Agency as published",
     "metric_id": "Metric id",
     "metric": "Metric",
     "numerator": "Numerator",

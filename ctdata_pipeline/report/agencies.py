@@ -177,17 +177,8 @@ def _fill_metrics(
 
 
 def _raw_names(conn: duckdb.DuckDBPyConnection, night: date) -> dict[tuple[str, str], list[str]]:
-    """(portal, agency) -> the names its datasets were published under, once metrics.datasets
-    keeps the raw name beside the canonical one (agency_aliases); empty until then."""
-    columns = {
-        row[0]
-        for row in conn.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = 'metrics' AND table_name = 'datasets'"
-        ).fetchall()
-    }
-    if RAW_AGENCY_COLUMN not in columns:
-        return {}
+    """(portal, agency) -> the other names its datasets were published under (grouped under
+    the canonical name by the portal file's agency_aliases)."""
     names: dict[tuple[str, str], list[str]] = {}
     for portal, agency, raw in conn.execute(
         f"SELECT DISTINCT portal, agency, {RAW_AGENCY_COLUMN} FROM metrics.datasets "

@@ -122,7 +122,14 @@ def _normalize(printed: Path, target: Path, as_of: datetime) -> None:
             annotations = page.obj.get("/Annots")
             if annotations is None:
                 continue
-            kept = [a for a in annotations if not _links_a_local_file(a)]
+            kept = []
+            for annotation in annotations:
+                if not _links_a_local_file(annotation):
+                    kept.append(annotation)
+                    continue
+                # The tagged PDF's structure tree may still point at the annotation: it
+                # loses its action (the scratch folder's path) as well as its place on the page.
+                del annotation["/A"]
             if len(kept) != len(annotations):
                 page.obj["/Annots"] = pikepdf.Array(kept)
         pdf.save(target, deterministic_id=True)

@@ -76,7 +76,7 @@
     tools.appendChild(label);
     tools.appendChild(input);
     tools.appendChild(status);
-    var box = table.parentNode.classList.contains("table-scroll") ? table.parentNode : table;
+    var box = table.parentNode.classList.contains("scroll") ? table.parentNode : table;
     box.parentNode.insertBefore(tools, box);
 
     function text(row) {
