@@ -16,7 +16,7 @@ import pytest
 from openpyxl.utils import get_column_letter
 
 from ctdata_pipeline.board.assets import COLUMN_HEADERS
-from ctdata_pipeline.demo.portals import demo_portal_file
+from ctdata_pipeline.demo.portals import DEMO_SOCRATA, demo_portal_file
 from ctdata_pipeline.jobs import REPORT_JOB
 from ctdata_pipeline.metrics.definitions import METRICS, metric_for
 from ctdata_pipeline.metrics.targets import judge, movement
@@ -73,6 +73,17 @@ def test_the_pdf_holds_every_headline_on_numbered_pages_with_its_charts(demo_run
     ]
     assert len(shown) >= len(HEADLINES)  # every portal's headlines, not none
     assert [figure for figure in shown if figure not in flowing] == []
+    # A work list folded on the page does not print: the packet says where its rows are.
+    [[md1_datasets]] = query(
+        db,
+        "SELECT numerator FROM board.plan_metrics WHERE agency IS NULL AND snapshot_date = ? "
+        "AND metric = 'pct_missing_metadata' AND portal = ?",
+        [night, DEMO_SOCRATA],
+    )
+    assert (
+        f"The {md1_datasets:.0f} datasets are listed, with what to fix, on this report's web page"
+        in flowing
+    )
 
     with pikepdf.open(pdf) as opened:
         pages = len(opened.pages)
