@@ -24,6 +24,7 @@ from ctdata_pipeline.cli import NightResult, run_nights
 from ctdata_pipeline.code_location import build_definitions
 from ctdata_pipeline.demo.server import Hook, PortalServer
 from ctdata_pipeline.harvest.resources import LivePortalClient
+from ctdata_pipeline.jobs import REPORT_JOB
 from ctdata_pipeline.partitions import night_instant
 from ctdata_pipeline.portals import Portal
 from ctdata_pipeline.resources import PortalFileResource
@@ -215,6 +216,11 @@ class Pipeline:
     def run_ok(self, instance: dg.DagsterInstance, night: date, *portals: str) -> None:
         for result in self.run(instance, night, *portals):
             assert result.success, f"{result.portal} {result.snapshot_date}: {result.reason}"
+
+    def report_ok(self, instance: dg.DagsterInstance, night: date) -> None:
+        """The night's report job, in this process, which must succeed."""
+        job = self.defs.resolve_job_def(REPORT_JOB)
+        assert job.execute_in_process(partition_key=night.isoformat(), instance=instance).success
 
     @property
     def db_path(self) -> Path:
@@ -451,7 +457,6 @@ def good_feed() -> dict[str, Any]:
 def build_last_night(folder: Path) -> date:
     """Store last night of two portals in `folder` (snapshots, metrics, board tables, report),
     the way `ctdata nightly` would have; return that night."""
-    from ctdata_pipeline.jobs import REPORT_JOB
     from ctdata_pipeline.partitions import today_in_new_york
 
     last_night = today_in_new_york() - timedelta(days=1)
@@ -464,10 +469,7 @@ def build_last_night(folder: Path) -> date:
         )
         with dg.instance_for_test() as instance:
             pipeline.run_ok(instance, last_night, "ct", "hub")
-            report = pipeline.defs.resolve_job_def(REPORT_JOB).execute_in_process(
-                partition_key=last_night.isoformat(), instance=instance
-            )
-            assert report.success
+            pipeline.report_ok(instance, last_night)
     return last_night
 
 

@@ -14,7 +14,6 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import sync_playwright
 
 from ctdata_pipeline.demo.portals import DEMO_SOCRATA
-from ctdata_pipeline.jobs import REPORT_JOB
 from ctdata_pipeline.partitions import today_in_new_york
 from ctdata_pipeline.report.agencies import agency_slugs
 from ctdata_pipeline_tests.support import Pipeline, portal_entry, query, serve, socrata_record
@@ -409,10 +408,7 @@ def test_hostile_agency_names_make_safe_files_and_escaped_pages(tmp_path, instan
     with serve("socrata", records) as socrata:
         pipeline = Pipeline(tmp_path, [portal_entry("ct", socrata)])
         pipeline.run_ok(instance, today, "ct")
-    result = pipeline.defs.resolve_job_def(REPORT_JOB).execute_in_process(
-        partition_key=today.isoformat(), instance=instance
-    )
-    assert result.success
+    pipeline.report_ok(instance, today)
     reports = tmp_path / "reports"
     folder = reports / today.isoformat() / "agencies"
     stored = [

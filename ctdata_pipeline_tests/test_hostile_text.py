@@ -8,7 +8,6 @@ import csv
 
 from ctdata_pipeline.board.verify import verify
 from ctdata_pipeline.demo.server import Reply, ServedRequest
-from ctdata_pipeline.jobs import REPORT_JOB
 from ctdata_pipeline.warehouse import connect
 from ctdata_pipeline_tests.support import (
     Pipeline,
@@ -71,10 +70,7 @@ def test_sql_metacharacters_in_every_field_arrive_as_text(tmp_path, instance, to
     ):
         pipeline = Pipeline(tmp_path, [portal_entry("ct", socrata), portal_entry("hub", hub)])
         pipeline.run_ok(instance, today, "ct", "hub")
-    report = pipeline.defs.resolve_job_def(REPORT_JOB).execute_in_process(
-        partition_key=today.isoformat(), instance=instance
-    )
-    assert report.success
+    pipeline.report_ok(instance, today)
 
     stored = query(
         pipeline.db_path,

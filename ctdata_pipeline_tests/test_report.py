@@ -281,10 +281,7 @@ def test_hostile_titles_stay_inert_in_html_csv_and_excel(tmp_path, instance, tod
     with serve("socrata", records) as socrata:
         pipeline = Pipeline(tmp_path, [portal_entry("ct", socrata)])
         pipeline.run_ok(instance, today, "ct")
-    result = pipeline.defs.resolve_job_def(REPORT_JOB).execute_in_process(
-        partition_key=today.isoformat(), instance=instance
-    )
-    assert result.success
+    pipeline.report_ok(instance, today)
     folder = tmp_path / "reports" / today.isoformat()
 
     opened = Opened(browser, folder / "report.html")
@@ -335,25 +332,6 @@ def test_a_report_that_fails_half_way_leaves_the_previous_one(
     assert not failed.success
     after = {p.relative_to(reports): p.read_bytes() for p in reports.rglob("*") if p.is_file()}
     assert after == before  # no half-written folder, the previous report untouched
-
-
-def test_a_portal_without_a_snapshot_is_named_in_the_report(tmp_path, instance, today, browser):
-    with serve("socrata", [socrata_record("a000-0001")]) as socrata:
-        pipeline = Pipeline(
-            tmp_path,
-            [
-                portal_entry("ct", socrata),
-                {"name": "geo", "kind": "dcat", "url": f"{socrata.base_url}/none.json"},
-            ],
-        )
-        results = pipeline.run(instance, today, "ct", "geo")
-    assert [r.success for r in results] == [True, False]
-    job = pipeline.defs.resolve_job_def(REPORT_JOB)
-    assert job.execute_in_process(partition_key=today.isoformat(), instance=instance).success
-    opened = Opened(browser, tmp_path / "reports" / today.isoformat() / "report.html")
-    text = opened.page.inner_text("#portal-2")
-    assert "There is no snapshot of geo for this night" in text
-    opened.page.close()
 
 
 def test_the_report_of_unchanged_data_is_the_same_bytes(tmp_path, instance, today):

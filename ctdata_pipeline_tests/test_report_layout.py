@@ -14,7 +14,6 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import sync_playwright
 
 from ctdata_pipeline.demo.portals import demo_portal_file
-from ctdata_pipeline.jobs import REPORT_JOB
 from ctdata_pipeline.metrics.definitions import metric_label
 from ctdata_pipeline.partitions import today_in_new_york
 from ctdata_pipeline.report.data import BOARD_TABLES
@@ -282,17 +281,12 @@ def test_axe_finds_no_serious_or_critical_violation(demo_run, browser, width):
     page.close()
 
 
-def _report_of(pipeline: Pipeline, instance, night: date) -> None:
-    job = pipeline.defs.resolve_job_def(REPORT_JOB)
-    assert job.execute_in_process(partition_key=night.isoformat(), instance=instance).success
-
-
 def test_a_portal_nothing_harvested_says_not_harvested(tmp_path, instance, today, browser):
     with serve("socrata", [socrata_record("a000-0001")]) as socrata:
         entries = [portal_entry("ct", socrata), portal_entry("other", socrata)]
         pipeline = Pipeline(tmp_path, entries)
         pipeline.run_ok(instance, today, "ct")  # "other" is not run at all
-    _report_of(pipeline, instance, today)
+    pipeline.report_ok(instance, today)
     page = open_page(browser, tmp_path / "reports" / today.isoformat() / "report.html")
     text = " ".join(page.inner_text("#portal-2").split())
     assert "There is no snapshot of other for this night (not harvested that night)" in text
@@ -310,7 +304,7 @@ def test_a_portal_whose_harvest_failed_says_why(tmp_path, instance, today, brows
         )
         results = pipeline.run(instance, today, "ct", "geo")
     [failed] = [result for result in results if not result.success]
-    _report_of(pipeline, instance, today)
+    pipeline.report_ok(instance, today)
     page = open_page(browser, tmp_path / "reports" / today.isoformat() / "report.html")
     text = " ".join(page.inner_text("#portal-2").split())
     assert "There is no snapshot of geo for this night (its harvest failed: " in text
@@ -327,7 +321,7 @@ def test_a_portal_refused_by_the_shrink_guard_says_so(tmp_path, instance, today,
         pipeline = Pipeline(tmp_path, [portal_entry("ct", shrunk, as_of=True)])
         [refused] = pipeline.run(instance, today, "ct")
     assert not refused.success and "refused" in refused.reason
-    _report_of(pipeline, instance, today)
+    pipeline.report_ok(instance, today)
     page = open_page(browser, tmp_path / "reports" / today.isoformat() / "report.html")
     text = " ".join(page.inner_text("#portal-1").split())
     assert (
