@@ -348,6 +348,13 @@ def test_agency_pages_fit_every_width(demo_run, browser, width):
             " !!document.getElementById(b.getAttribute('aria-labelledby'))])",
         )
         assert boxes and all(box == [0, "region", True] for box in boxes)
+        if name != "index.html":
+            # The agency's own figures and freshness fit the screen: nothing to scroll there.
+            for table in ("table.agency-figures", "table.freshness"):
+                assert page.evaluate(
+                    f"[...document.querySelectorAll('{table}')]"
+                    ".every(t => t.parentNode.scrollWidth <= t.parentNode.clientWidth)"
+                ), (name, table)
         page.close()
 
 
