@@ -62,8 +62,6 @@ DCAT_FILL_FIELDS = (
     "temporal",
 )
 
-# The State Data Plan's goal for MD-1: datasets missing metadata "under 20%".
-PLAN_TARGET = 20.0
 FR6_MIN_NIGHTS = 30  # fewer nights of history: "insufficient history", never a guess
 FR6_WINDOW_DAYS = 365
 NO_AGENCY = "(no agency)"  # per-agency rows need a name; NULL means the whole portal
