@@ -20,7 +20,7 @@ from slugify import slugify
 from ctdata_pipeline.metrics.agencies import likely_agency_variants, published_agency_names
 from ctdata_pipeline.metrics.targets import judge, movement
 from ctdata_pipeline.portals import PortalFile
-from ctdata_pipeline.report.data import NightReport, PortalNight, Value, format_value
+from ctdata_pipeline.report.data import NightReport, PortalNight, Value, format_count, format_value
 from ctdata_pipeline.report.exports import write_csv
 from ctdata_pipeline.report.html import environment, stylesheet, table_script
 from ctdata_pipeline.report.worklists import RAW_AGENCY_COLUMN, WorkLists, build_work_lists
@@ -263,12 +263,10 @@ def _freshness(entry: AgencyOnPortal) -> list[dict[str, Any]]:
     rows = []
     for state, words in FRESHNESS:
         value = entry.values.get(f"freshness_state:{state}")
-        rows.append({"state": state, "words": words, "count": _count(value)})
+        rows.append(
+            {"state": state, "words": words, "count": format_count(value.value if value else None)}
+        )
     return rows
-
-
-def _count(value: Value | None) -> str:
-    return "n/a" if value is None or value.value is None else f"{value.value:,.0f}"
 
 
 def _portal_section(entry: AgencyOnPortal, report: NightReport, index: int) -> dict[str, Any]:

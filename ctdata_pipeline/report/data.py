@@ -249,3 +249,8 @@ def format_value(value: float | None, unit: str) -> str:
     if unit in ("score", "days"):
         return f"{value:.1f}"
     return f"{value:,.0f}"
+
+
+def format_count(value: float | None) -> str:
+    """A count as the report prints it: whole, with thousands separators; n/a when absent."""
+    return format_value(value, "count")

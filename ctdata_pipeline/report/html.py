@@ -25,7 +25,14 @@ from ctdata_pipeline.metrics.definitions import (
 from ctdata_pipeline.metrics.targets import judge, movement, target_words
 from ctdata_pipeline.portals import ReportSettings, Target
 from ctdata_pipeline.report.charts import Chart, Series, trend_chart
-from ctdata_pipeline.report.data import BOARD_TABLES, NightReport, PortalNight, Value, format_value
+from ctdata_pipeline.report.data import (
+    BOARD_TABLES,
+    NightReport,
+    PortalNight,
+    Value,
+    format_count,
+    format_value,
+)
 from ctdata_pipeline.report.worklists import build_work_lists, safe_href
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -219,12 +226,12 @@ def _cards(portal: PortalNight, anchor: str, targets: dict[str, Target]) -> list
     coverage = values.get("column_doc_coverage")
     full = values.get("pct_full_data_dictionary")
     changes = [
-        f"{_count(values[name].value)} {name.removeprefix('datasets_')}"
+        f"{format_count(values[name].value)} {name.removeprefix('datasets_')}"
         for name in ("datasets_added", "datasets_removed", "datasets_renamed")
         if name in values and values[name].value is not None
     ]
     inventory = [
-        f"{_count(values['assets_total'].value)} assets of every type."
+        f"{format_count(values['assets_total'].value)} assets of every type."
         if "assets_total" in values
         else None,
         f"Since {portal.previous_date}: " + ", ".join(changes) + "."
@@ -292,7 +299,7 @@ def _of(value: Value | None, what: str) -> str | None:
     """'n of d <what>.' for a value counted over a denominator, else nothing."""
     if value is None or not value.denominator:
         return None
-    return f"{_count(value.numerator)} of {_count(value.denominator)} {what}."
+    return f"{format_count(value.numerator)} of {format_count(value.denominator)} {what}."
 
 
 def _card(
@@ -365,10 +372,6 @@ def _shown(metric: str, value: Value | None) -> Shown:
     if value is None or value.value is None:
         return Shown(metric, "", "n/a", _label(metric))
     return Shown(metric, repr(value.value), format_value(value.value, value.unit), _label(metric))
-
-
-def _count(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:,.0f}"
 
 
 SCORECARD_CELLS = (

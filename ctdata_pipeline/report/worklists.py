@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from ctdata_pipeline.report.data import Value
+from ctdata_pipeline.report.data import Value, format_count
 
 # A board row's raw agency name, once agency_aliases group variants under one canonical name
 # (the column is added by the aliases work; without it rows show their one name).
@@ -149,16 +149,12 @@ def build_work_lists(
     )
 
 
-def _count(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:,.0f}"
-
-
 def _md1_sentence(value: Value | None, whose: str) -> str:
     if value is None or not value.denominator:
         return "Datasets missing any MD-1 field."
     return (
-        f"These are the {_count(value.numerator)} of {_count(value.denominator)} in-scope "
-        f"datasets that {whose} MD-1 figure counts as missing metadata."
+        f"These are the {format_count(value.numerator)} of {format_count(value.denominator)} "
+        f"in-scope datasets that {whose} MD-1 figure counts as missing metadata."
     )
 
 
@@ -168,10 +164,10 @@ def _md2_sentence(
     if value is None or failing is None:
         return "Datasets that hold every MD-1 field but miss another requirement of CT's standard."
     return (
-        f"{_count(failing)} in-scope datasets do not meet CT's standard ({whose} MD-2 figure: "
-        f"{_count(value.numerator)} of {_count(value.denominator)} meet it): {also_md1:,} of "
-        f"them are in the list above, because they also miss MD-1 fields, and these {here:,} "
-        "hold every MD-1 field but miss another requirement."
+        f"{format_count(failing)} in-scope datasets do not meet CT's standard ({whose} MD-2 "
+        f"figure: {format_count(value.numerator)} of {format_count(value.denominator)} meet "
+        f"it): {also_md1:,} of them are in the list above, because they also miss MD-1 fields, "
+        f"and these {here:,} hold every MD-1 field but miss another requirement."
     )
 
 
@@ -179,9 +175,9 @@ def _fr2_sentence(value: Value | None, whose: str) -> str:
     if value is None or not value.denominator:
         return "Datasets overdue or delinquent for their declared update frequency."
     return (
-        f"These are the {_count(value.numerator)} of {_count(value.denominator)} datasets with "
-        f"a schedule that {whose} FR-2 figure counts as stale (overdue or delinquent); stale but "
-        "popular (top quarter of last month's views) first."
+        f"These are the {format_count(value.numerator)} of {format_count(value.denominator)} "
+        f"datasets with a schedule that {whose} FR-2 figure counts as stale (overdue or "
+        "delinquent); stale but popular (top quarter of last month's views) first."
     )
 
 
