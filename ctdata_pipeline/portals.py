@@ -118,6 +118,39 @@ class ReportSettings(BaseModel):
         return ZoneInfo(self.timezone)
 
 
+DEFAULT_PROBE_USER_AGENT = "ctdata_pipeline"
+DEFAULT_PROBE_CONTACT_URL = "https://github.com/ctdata/ctdata_pipeline"
+
+
+class ProbeSettings(BaseModel):
+    """How the metrics v2 probes treat a portal's hosts (metrics.md, "Probes"): how often each
+    dataset or URL is probed, how far apart requests to one host are, and who is asking."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    probe_interval_days: int = Field(default=7, ge=1, le=365)
+    min_interval_seconds: float = Field(default=1.0, ge=0)
+    user_agent: str = Field(default=DEFAULT_PROBE_USER_AGENT, min_length=1, max_length=200)
+    contact_url: str = DEFAULT_PROBE_CONTACT_URL
+    concurrency: int = Field(default=8, ge=1, le=64)  # hosts probed at once
+    timeout_seconds: float = Field(default=20.0, gt=0)
+    # A host asking for a longer pause than this is left not_checked for the night.
+    max_retry_after_seconds: float = Field(default=300.0, ge=0)
+
+    @field_validator("contact_url")
+    @classmethod
+    def _contact_url_is_a_url(cls, contact_url: str) -> str:
+        if urlsplit(contact_url).scheme not in ("http", "https", "mailto"):
+            raise ValueError(f"{contact_url!r} must be an http(s):// or mailto: URL")
+        return contact_url
+
+    @property
+    def user_agent_header(self) -> str:
+        """The User-Agent every probe sends: the product and how to reach its operator."""
+        return f"{self.user_agent} (+{self.contact_url})"
+
+
 class Portal(BaseModel):
     """One portal entry of the portal file."""
 
@@ -136,6 +169,7 @@ class Portal(BaseModel):
     as_of: bool = False
     # This portal's own agency name variants, on top of the file's (see PortalFile).
     agency_aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    probes: ProbeSettings = Field(default_factory=ProbeSettings)
 
     _aliases_one_to_one = field_validator("agency_aliases")(_aliases_are_one_to_one)
 

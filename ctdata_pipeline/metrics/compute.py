@@ -29,6 +29,8 @@ from ctdata_pipeline.metrics.definitions import (
     NOT_OPEN_LICENSE_PATTERN,
     OPEN_LICENSE_PATTERN,
     PLACEHOLDER_DESCRIPTIONS,
+    PROBED_METRIC_FAMILIES,
+    PROBED_METRIC_NAMES,
     SCORE_BANDS,
     SOCRATA_CUSTOM_FILL_FIELDS,
     SOCRATA_FILL_FIELDS,
@@ -266,7 +268,17 @@ def _store_night(conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: da
     with transaction(conn):
         conn.execute("DELETE FROM metrics.datasets WHERE snapshot_date = ? AND portal = ?", night)
         conn.execute("INSERT INTO metrics.datasets BY NAME SELECT * FROM night_datasets")
-        conn.execute("DELETE FROM board.plan_metrics WHERE snapshot_date = ? AND portal = ?", night)
+        # The probe metrics' rows of the night are theirs (written after the probes): a
+        # recompute of the catalog metrics leaves them be.
+        conn.execute(
+            """
+            DELETE FROM board.plan_metrics
+            WHERE snapshot_date = ? AND portal = ?
+              AND NOT list_contains(?, metric)
+              AND NOT list_bool_or(list_transform(?, family -> starts_with(metric, family)))
+            """,
+            [*night, list(PROBED_METRIC_NAMES), list(PROBED_METRIC_FAMILIES)],
+        )
         conn.execute(
             """
             INSERT INTO board.plan_metrics

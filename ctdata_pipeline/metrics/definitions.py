@@ -1,4 +1,4 @@
-"""Plan metrics, version 1 (shared/spec/metrics.md), as data: what each metric means, how its
+"""Plan metrics, versions 1 and 2 (shared/spec/metrics.md), as data: what each metric means, how its
 numerator and denominator are counted, and the constants its SQL uses. The report's "how each
 number is computed" section and the metric assets' descriptions are generated from here."""
 
@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 METRIC_VERSION = 1
+# Version 2: the probe metrics and the metrics the spec's clarifications touch (metrics.md,
+# "Clarifications of version 1": MD-3 valid_rate, FR-0's two periods, dataset identity).
+METRIC_VERSION_2 = 2
 
 
 # MD-6: descriptions that say nothing.
@@ -107,6 +110,7 @@ METRICS: tuple[Metric, ...] = (
         "datasets changed",
         "none (a count)",
         headline=True,
+        version=METRIC_VERSION_2,
     ),
     Metric(
         "MD-1",
@@ -140,13 +144,18 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "MD-3",
-        ("fill_rate:",),
+        ("fill_rate:", "valid_rate:"),
         "Fill rate of each standard field",
         "metadata",
-        "For each standard field, the share of in-scope datasets where it is not empty.",
-        "in-scope datasets with the field filled",
+        "For each standard field, the share of in-scope datasets where it is not empty "
+        "(fill_rate), whatever its form; for the fields with a form, the share whose value is "
+        "also well-formed (valid_rate): contactPoint.hasEmail a mailto: address, modified an "
+        "ISO 8601 date, accessLevel public, restricted public or non-public, license a URL or a "
+        "known name.",
+        "in-scope datasets with the field filled (well-formed)",
         "in-scope datasets",
         better="higher",
+        version=METRIC_VERSION_2,
     ),
     Metric(
         "MD-4",
@@ -202,7 +211,7 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "FR-1",
-        ("freshness_state:",),
+        ("freshness_state:", "freshness_state_by_data_date:"),
         "Freshness state of each dataset",
         "freshness",
         "Age = snapshot time minus the last data update (Socrata data_updated_at, never "
@@ -213,10 +222,11 @@ METRICS: tuple[Metric, ...] = (
         "future).",
         "in-scope datasets in the state",
         "none (a count)",
+        version=METRIC_VERSION_2,
     ),
     Metric(
         "FR-2",
-        ("pct_stale",),
+        ("pct_stale", "pct_stale_by_data_date"),
         "Stale datasets",
         "freshness",
         "OVERDUE and DELINQUENT datasets among those with a schedule and a known age. Read it "
@@ -225,6 +235,7 @@ METRICS: tuple[Metric, ...] = (
         "FRESH + DUE + OVERDUE + DELINQUENT",
         headline=True,
         better="lower",
+        version=METRIC_VERSION_2,
     ),
     Metric(
         "FR-2s",
@@ -234,6 +245,7 @@ METRICS: tuple[Metric, ...] = (
         "As FR-2, counting DUE datasets as stale too.",
         "DUE + OVERDUE + DELINQUENT",
         "FRESH + DUE + OVERDUE + DELINQUENT",
+        version=METRIC_VERSION_2,
     ),
     Metric(
         "FR-3",
@@ -245,6 +257,7 @@ METRICS: tuple[Metric, ...] = (
         "in-scope datasets",
         headline=True,
         better="lower",
+        version=METRIC_VERSION_2,
     ),
     Metric(
         "FR-4",
@@ -255,6 +268,44 @@ METRICS: tuple[Metric, ...] = (
         "median and the 90th percentile (interpolated).",
         "days",
         "stale datasets (n)",
+        version=METRIC_VERSION_2,
+    ),
+    Metric(
+        "FR-5",
+        ("pct_silently_stale", "content_date_coverage"),
+        "Silently stale datasets",
+        "freshness",
+        "Socrata datasets with a date column: the content date is the latest SoQL max() of "
+        "those columns not after the snapshot time + 1 day. Silently stale: FR-1 says FRESH or "
+        "DUE (the metadata says current) but the content is older than 3 times the declared "
+        "period f. Coverage: datasets with a content date among those with a date column.",
+        "silently stale datasets / datasets with a content date",
+        "FRESH or DUE datasets with a content date / datasets with a date column",
+        headline=True,
+        version=METRIC_VERSION_2,
+        better="lower",
+    ),
+    Metric(
+        "FR-8",
+        (
+            "median_data_age_days",
+            "pct_data_older_than_1y",
+            "pct_data_older_than_3y",
+            "layer_date_coverage",
+            "pct_modified_after_data_edit",
+        ),
+        "Age of the data in map layers",
+        "freshness",
+        "DCAT datasets with an ArcGIS REST layer (FeatureServer/MapServer) among their "
+        "distributions: the layer's dataLastEditDate, else lastEditDate, is the data date; "
+        "else the dataset's modified. Age metrics are over datasets with a data date; layer "
+        "date coverage over datasets with a layer URL; modified after data edit: modified more "
+        "than 1 day after the layer date, over datasets with a layer date (how often Hub's "
+        "modified is a metadata date). FR-1 and FR-2 by data date use the layer date.",
+        "datasets (days, for the median)",
+        "datasets with a data date / a layer URL / a layer date",
+        version=METRIC_VERSION_2,
+        better="lower",
     ),
     Metric(
         "FR-6",
@@ -267,6 +318,7 @@ METRICS: tuple[Metric, ...] = (
         "misdeclared_static: declared historical, yet its data changed.",
         "datasets flagged",
         "none (a count)",
+        version=METRIC_VERSION_2,
     ),
     Metric(
         "FR-7",
@@ -286,6 +338,7 @@ METRICS: tuple[Metric, ...] = (
         "(and viewed at least once): where staleness costs most. Ranked in the report.",
         "datasets",
         "none (a count)",
+        version=METRIC_VERSION_2,
     ),
     Metric(
         "US-1",
@@ -306,6 +359,51 @@ METRICS: tuple[Metric, ...] = (
         "datasets with 0 views last month",
         "in-scope datasets with view counts",
         better="lower",
+    ),
+    Metric(
+        "AC-1",
+        ("pct_datasets_with_broken_link", "pct_links_ok", "links_not_checked"),
+        "Broken links",
+        "access",
+        "Every DCAT distribution's downloadURL and accessURL, a landingPage off the portal's "
+        "host, Socrata link assets' target and attribution links: HEAD (GET of at most 64 KB "
+        "when HEAD answers 403, 405 or 501), at most 5 redirects, 20 s. OK: the final answer is "
+        "2xx or 3xx. Broken: not OK on two consecutive probes at least 20 hours apart. URLs "
+        "without a recent result are not checked, never counted good or bad.",
+        "datasets with a broken URL / OK URLs / URLs not checked",
+        "datasets with a checked URL / URLs with a result / none (a count)",
+        headline=True,
+        version=METRIC_VERSION_2,
+        better="lower",
+    ),
+    Metric(
+        "AC-2",
+        ("pct_machine_readable",),
+        "Machine-readable data",
+        "access",
+        "In-scope datasets with a distribution in an open machine-readable format (by "
+        "mediaType, else format, else the URL's extension: CSV, TSV, JSON, GeoJSON, XML, RDF, "
+        "KML, KMZ, GPX, GeoPackage, zipped Shapefile, Parquet, an ArcGIS REST or OGC service, "
+        "an API; XLS and XLSX count as machine-readable, not open). Socrata tabular datasets "
+        "count (their CSV and JSON API).",
+        "datasets with a machine-readable distribution",
+        "in-scope datasets",
+        version=METRIC_VERSION_2,
+        better="higher",
+    ),
+    Metric(
+        "GV-1",
+        ("automation_share_inferred",),
+        "Automated updates (inferred)",
+        "governance",
+        "Scheduled datasets with a period of at most 90 days and at least 180 days of the "
+        "portal's own snapshots: automated (inferred) when the data-update time changed at "
+        "least 6 times in the last 180 days and the intervals between changes vary little "
+        "(coefficient of variation under 0.3). Inferred from history, never declared.",
+        "datasets inferred automated",
+        "scheduled datasets with f <= 90 days and 180 days of history",
+        version=METRIC_VERSION_2,
+        better="higher",
     ),
     Metric(
         "GV-2",
@@ -349,12 +447,27 @@ LABELS = {
     "downloads_total": "Downloads, all time",
     "pct_unused": "Unused datasets",
     "duplicate_title_groups": "Groups of possible duplicates",
+    "pct_stale_by_data_date": "Stale datasets, by the data's own date",
+    "pct_silently_stale": "Silently stale datasets",
+    "content_date_coverage": "Datasets with a content date",
+    "median_data_age_days": "Age of the data, median days",
+    "pct_data_older_than_1y": "Datasets whose data is over a year old",
+    "pct_data_older_than_3y": "Datasets whose data is over three years old",
+    "layer_date_coverage": "Map datasets with a layer edit date",
+    "pct_modified_after_data_edit": "Datasets modified after their data last changed",
+    "pct_links_ok": "Links that answer",
+    "pct_datasets_with_broken_link": "Datasets with a broken link",
+    "links_not_checked": "Links not checked",
+    "pct_machine_readable": "Datasets in a machine-readable format",
+    "automation_share_inferred": "Datasets updated automatically (inferred)",
 }
 FAMILY_LABELS = {
     "assets_total:": "Assets of type {member}",
     "fill_rate:": "Fill rate: {member}",
+    "valid_rate:": "Well-formed: {member}",
     "pct_band:": "Datasets in the {member} score band",
     "freshness_state:": "Datasets {member}",
+    "freshness_state_by_data_date:": "Datasets {member}, by the data's own date",
     "cadence_mismatch:": "Datasets {member}",
 }
 MEMBER_WORDS = {
@@ -400,7 +513,17 @@ def metric_label(metric_name: str) -> str:
 
 
 METRICS_BY_ID = {metric.metric_id: metric for metric in METRICS}
-FAMILIES = ("inventory", "metadata", "freshness", "usage", "governance")
+FAMILIES = ("inventory", "metadata", "freshness", "access", "usage", "governance")
+
+# The `metric` values the probe metrics write (metrics/probed*.py) after the night's probes;
+# the nightly compute owns every other row of a night and never deletes these.
+PROBED_METRIC_NAMES = (
+    "pct_stale_by_data_date",
+    *next(m for m in METRICS if m.metric_id == "FR-5").names,
+    *next(m for m in METRICS if m.metric_id == "FR-8").names,
+    *next(m for m in METRICS if m.metric_id == "AC-1").names,
+)
+PROBED_METRIC_FAMILIES = ("freshness_state_by_data_date:",)
 
 
 def metric_for(metric_name: str) -> Metric:
