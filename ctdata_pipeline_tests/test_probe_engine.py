@@ -125,9 +125,10 @@ def test_dns_refused_and_tls_failures_are_named():
 
 
 def test_urls_that_are_not_http_are_not_requested():
-    results = probe([link("ftp://ftp.example.org/a.zip"), link("not a url")])
+    results = probe([link("ftp://ftp.example.org/a.zip"), link("not a url"), link("http://[::1")])
     assert results["ftp://ftp.example.org/a.zip"].outcome == "not_checked"
     assert results["not a url"].outcome == "error"
+    assert results["http://[::1"].outcome == "error"
 
 
 # --- robots.txt and politeness ----------------------------------------------------------------
@@ -180,6 +181,15 @@ def test_requests_to_one_host_are_one_at_a_time_and_spaced():
     for earlier, later in pairwise(seen):
         assert later.started > earlier.ended  # never two at once
         assert later.started - earlier.started >= 0.2  # and spaced by the interval
+
+
+def test_a_crawl_delay_longer_than_the_interval_is_honoured():
+    robots = "User-agent: *\nCrawl-delay: 1\n"  # urllib.robotparser reads whole seconds
+    with ProbeServer({f"/{n}": Answer(200) for n in range(3)}, robots=robots) as server:
+        probe([link(f"{server.url}/{n}") for n in range(3)])
+        seen = sorted(server.all_received(), key=lambda r: r.started)
+    gaps = [later.started - earlier.ended for earlier, later in pairwise(seen)]
+    assert len(seen) == 4 and min(gaps) >= 1.0
 
 
 def _overlapping(a: list[Received], b: list[Received]) -> bool:
@@ -280,6 +290,18 @@ def test_soql_errors_carry_socratas_message_and_never_the_token():
     assert (result.outcome, result.status_code) == ("http_error", 400)
     assert "No such column: nope" in result.detail
     assert token not in repr(result)
+
+
+def test_a_soql_429_with_retry_after_is_waited_and_retried():
+    answers = iter(
+        [json_answer({"message": "slow down"}, 429, **{"Retry-After": "1"}), json_answer([{}])]
+    )
+    server = ProbeServer({"/resource/busy-1234.json": lambda request: next(answers)})
+    with server:
+        result = only(probe([content(server, "busy-1234", "d")]))
+        first, second = server.requests_to("/resource/busy-1234.json")
+    assert (result.outcome, result.observed) == ("ok", (("d", None),))
+    assert second.started - first.ended >= 1.0
 
 
 def test_a_soql_answer_that_is_not_rows_is_a_bad_answer():
