@@ -200,9 +200,17 @@ def _overlapping(a: list[Received], b: list[Received]) -> bool:
 def test_hosts_are_probed_in_parallel_up_to_the_concurrency(concurrency):
     settings = FAST.model_copy(update={"concurrency": concurrency, "min_interval_seconds": 0.0})
     routes = {f"/{n}": Answer(200, delay_seconds=0.2) for n in range(3)}
-    with ProbeServer(routes) as one, ProbeServer(routes) as two:
-        probe([link(f"{s.url}/{n}") for s in (one, two) for n in range(3)], settings)
+    with ProbeServer(routes) as one, ProbeServer(routes) as two, ProbeServer(routes) as three:
+        servers = (one, two, three)
+        probe([link(f"{s.url}/{n}") for s in servers for n in range(3)], settings)
+        seen = [r for s in servers for r in s.all_received()]
         overlap = _overlapping(one.all_received(), two.all_received())
+    events = sorted([(r.started, 1) for r in seen] + [(r.ended, -1) for r in seen])
+    in_flight = peak = 0
+    for _, change in events:
+        in_flight += change
+        peak = max(peak, in_flight)
+    assert peak == concurrency  # never more requests at once than hosts allowed
     assert overlap is (concurrency > 1)
 
 
@@ -383,3 +391,13 @@ def test_results_arrive_as_they_finish():
     assert first.item.url == quick.url + "/quick"
     assert [r.item.url for r in rest] == [slow.url + "/slow"]
     print(f"first result after {first_after:.2f} s")
+
+
+def test_closing_the_results_early_stops_the_probes():
+    settings = FAST.model_copy(update={"min_interval_seconds": 0.0})
+    with ProbeServer({f"/{n}": Answer(200, delay_seconds=0.2) for n in range(5)}) as server:
+        results = probe_items([link(f"{server.url}/{n}") for n in range(5)], settings)
+        next(results)
+        results.close()  # waits for the request in flight, sends no more
+        asked = len(server.all_received())
+    assert asked < 6  # robots.txt + 5 had it run to the end
