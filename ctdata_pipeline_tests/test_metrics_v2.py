@@ -611,3 +611,47 @@ def test_gv1_says_when_history_is_too_short(socrata_night):
         None,
         "insufficient history: the portal's snapshots span 0 of 180 days",
     )
+
+
+def test_a_night_without_probe_targets_says_so(conn):
+    store_night(conn, CT, NIGHT, [socrata_record("aaaa-0001")])
+    compute_night(conn, CT, NIGHT)
+    stored = compute_probe_metrics(conn, CT, NIGHT)
+    whole = metrics_of(conn, "ct", NIGHT)
+    assert stored.targets == 0
+    for metric in ("pct_silently_stale", "content_date_coverage", "pct_links_ok"):
+        assert whole[metric][2:] == (None, "not yet probed: no probe targets stored for this night")
+    assert "Socrata" in whole["layer_date_coverage"][3]  # not applicable says so still
+
+
+def test_link_assets_take_the_canonical_agency(conn):
+    """A link asset is no in-scope dataset: its agency takes the canonical name its published
+    name got in tonight's metrics.datasets, or the aliases given."""
+    records = [
+        socrata_record("aaaa-0001", agency="Dept. of Health"),
+        socrata_record("hhhh-0001", agency="Dept. of Health", type="href"),
+        socrata_record("hhhh-0002", agency="DOT", type="href"),
+    ]
+    store_night(conn, CT, NIGHT, records)
+    aliases = {"Dept. of Health": "Department of Public Health", "DOT": "Transportation"}
+    compute_night(conn, CT, NIGHT, aliases)
+    add_targets(conn, CT, NIGHT, [(a, "link", f"https://{a}.example/") for a in
+                                  ("aaaa-0001", "hhhh-0001", "hhhh-0002")])  # fmt: skip
+
+    def agencies():
+        return dict(
+            conn.execute(
+                "SELECT asset_id, agency FROM metrics.probed_datasets WHERE portal = 'ct'"
+            ).fetchall()
+        )
+
+    compute_probe_metrics(conn, CT, NIGHT)
+    # hhhh-0002's published name appears on no in-scope dataset: without aliases it stays
+    assert agencies() == {
+        "aaaa-0001": "Department of Public Health",
+        "hhhh-0001": "Department of Public Health",
+        "hhhh-0002": "DOT",
+    }
+    compute_probe_metrics(conn, CT, NIGHT, aliases)
+    assert agencies()["hhhh-0002"] == "Transportation"
+    assert metrics_of(conn, "ct", NIGHT, "Transportation")["links_not_checked"][2] == 1

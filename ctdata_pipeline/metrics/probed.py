@@ -44,6 +44,7 @@ BROKEN_AFTER_HOURS = 20
 # Why a probe metric has no value on a kind of portal: what it reads is not published there.
 FR5_NOT_APPLICABLE = "FR-5 reads Socrata date columns; a DCAT feed publishes no column types"
 FR8_NOT_APPLICABLE = "FR-8 reads the ArcGIS layers of DCAT feeds; this portal is Socrata"
+NO_TARGETS = "not yet probed: no probe targets stored for this night"
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,13 @@ def compute_probe_metrics(
     conn.execute("CREATE OR REPLACE TEMP MACRO pct(n, d) AS CASE WHEN d > 0 THEN 100.0 * n / d END")
     for name in ("latest_results.sql", "datasets.sql", "plan_metrics.sql"):
         run_sql(conn, sql(name, PROBED_SQL), parameters)
+    if not scalar(conn, "SELECT count(*) FROM probe_night_targets"):
+        # nothing named for probing tonight: the probes have not run for this night (or the
+        # portal's probes are disabled), which says nothing about its datasets
+        conn.execute(
+            "UPDATE probe_night_metrics SET note = ? WHERE value IS NULL AND note NOT IN (?, ?)",
+            [NO_TARGETS, FR5_NOT_APPLICABLE, FR8_NOT_APPLICABLE],
+        )
     board_tables = sql("board_tables.sql", PROBED_SQL)
     for statement in filter(str.strip, board_tables.split(";")):
         run_sql(conn, statement, parameters)
