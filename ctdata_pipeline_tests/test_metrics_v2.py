@@ -18,6 +18,7 @@ from ctdata_pipeline.portals import Portal
 from ctdata_pipeline_tests.support import (
     CT_CUSTOM_FIELDS,
     dcat_dataset,
+    load_realdata,
     metrics_of,
     socrata_record,
     store_night,
@@ -655,3 +656,37 @@ def test_link_assets_take_the_canonical_agency(conn):
     compute_probe_metrics(conn, CT, NIGHT, aliases)
     assert agencies()["hhhh-0002"] == "Transportation"
     assert metrics_of(conn, "ct", NIGHT, "Transportation")["links_not_checked"][2] == 1
+
+
+@pytest.mark.parametrize(
+    ("relative", "readable", "datasets"),
+    [
+        # GeoHive's Hub feed: 370 datasets list their GeoService (application/json) and most a
+        # CSV; 2 list only their Hub page (text/html)
+        ("dcat/arcgis-hub/dcat-us-1.1/geohive-ie_dcat-us-1.1.json", 370, 372),
+        # FCC's Socrata data.json: 55 with CSV/JSON/RDF/XML downloads; 3 with only text/html
+        # links and one with no distribution
+        ("dcat/socrata/dcat-us-1.1/opendata.fcc.gov_data.json_2025-02-04.json", 55, 59),
+    ],
+)
+def test_ac2_on_real_feeds(conn, relative, readable, datasets):
+    records = load_realdata(relative)["dataset"]
+    # counted here from the raw JSON: a distribution with a CSV or JSON mediaType; every other
+    # dataset lists web pages only (or nothing)
+    with_data = [
+        r
+        for r in records
+        if any(
+            d.get("mediaType") in ("text/csv", "application/json")
+            for d in r.get("distribution") or []
+        )
+    ]
+    others = [r for r in records if r not in with_data]
+    assert all(
+        d.get("mediaType") == "text/html" for r in others for d in r.get("distribution") or []
+    )
+    assert (len(with_data), len(records)) == (readable, datasets)
+    store_night(conn, HUB, NIGHT, records)
+    compute_night(conn, HUB, NIGHT)
+    whole = metrics_of(conn, "hub", NIGHT)
+    assert whole["pct_machine_readable"][:2] == (readable, datasets)

@@ -181,6 +181,24 @@ def _check(conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: date) ->
     )
     if unknown:
         problems.append(f"{unknown} rows of metrics the probe metrics do not own")
+    # the work lists add up to the metrics that count them
+    problems += [
+        f"{table} lists {listed} datasets but {metric} counts {counted}"
+        for table, metric, listed, counted in conn.execute(
+            """
+            SELECT 'board.broken_links', 'pct_datasets_with_broken_link',
+                   (SELECT count(DISTINCT asset_id) FROM probe_night_broken_links), numerator
+            FROM probe_night_metrics
+            WHERE agency IS NULL AND metric = 'pct_datasets_with_broken_link'
+            UNION ALL
+            SELECT 'board.silently_stale', 'pct_silently_stale',
+                   (SELECT count(*) FROM probe_night_silently_stale), numerator
+            FROM probe_night_metrics
+            WHERE agency IS NULL AND metric = 'pct_silently_stale'
+            """
+        ).fetchall()
+        if listed != counted
+    ]
     if problems:
         raise MetricsInvalid(
             f"{portal} {snapshot_date}: the probe metrics failed their checks, nothing was "
