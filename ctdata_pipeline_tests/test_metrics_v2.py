@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from statistics import mean, pstdev
 from typing import Any
 
 import duckdb
@@ -597,9 +598,11 @@ def test_gv1_automation_inferred_from_the_portals_snapshots(conn):
     assert practice["gggg-0001"][:2] == (True, 26)
     assert practice["gggg-0001"][2] == pytest.approx(0, abs=1e-9)
     assert practice["gggg-0001"][3] is True
-    # g2: 13 of its updates fall within 180 days; intervals 7 and 21 alternate
-    assert practice["gggg-0002"][0] is True and practice["gggg-0002"][1] >= 6
-    assert practice["gggg-0002"][2] == pytest.approx(0.5, abs=0.05)
+    # g2: the updates of weeks 4, 5, 8, 9, ... 24, 25 (12) fall within 180 days (week 1's is
+    # 182.8 days before the snapshot); their 11 intervals: 6 of 7 days and 5 of 21
+    intervals = [7, 21] * 5 + [7]
+    assert practice["gggg-0002"][:2] == (True, 12)
+    assert practice["gggg-0002"][2] == pytest.approx(pstdev(intervals) / mean(intervals))
     assert practice["gggg-0002"][3] is False
     # g3: the updates of weeks 6, 12, 18, 24
     assert practice["gggg-0003"][:2] == (True, 4) and practice["gggg-0003"][3] is False
