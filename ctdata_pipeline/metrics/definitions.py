@@ -67,6 +67,19 @@ DCAT_FILL_FIELDS = (
 
 FR6_MIN_NIGHTS = 30  # fewer nights of history: "insufficient history", never a guess
 FR6_WINDOW_DAYS = 365
+# GV-1: automation inferred from the portal's own snapshots of the last 180 days.
+GV1_WINDOW_DAYS = 180
+GV1_MAX_PERIOD_DAYS = 90
+GV1_MIN_CHANGES = 6
+GV1_MAX_CV = 0.3
+
+# AC-2: the format codes of metrics/sql/practice_formats.sql that are machine-readable, and
+# those of them that are open (XLS and XLSX are not).
+OPEN_MACHINE_READABLE_FORMATS = (
+    "csv", "tsv", "json", "geojson", "xml", "rdf", "kml", "kmz", "gpx", "geopackage",
+    "shapefile", "parquet", "arcgis_rest", "ogc_service", "api",
+)  # fmt: skip
+MACHINE_READABLE_FORMATS = (*OPEN_MACHINE_READABLE_FORMATS, "xls", "xlsx")
 NO_AGENCY = "(no agency)"  # per-agency rows need a name; NULL means the whole portal
 
 
@@ -524,6 +537,12 @@ PROBED_METRIC_NAMES = (
     *next(m for m in METRICS if m.metric_id == "AC-1").names,
 )
 PROBED_METRIC_FAMILIES = ("freshness_state_by_data_date:",)
+# The metrics every stored night holds once the nightly step has run (the checks and `ctdata
+# check` expect a whole-portal value of each): the probe metrics FR-5, FR-8 and AC-1 come later,
+# after the night's probes, or never on a portal that is not probed.
+NIGHTLY_METRIC_IDS = tuple(
+    m.metric_id for m in METRICS if not set(m.names) <= set(PROBED_METRIC_NAMES)
+)
 
 
 def metric_for(metric_name: str) -> Metric:
