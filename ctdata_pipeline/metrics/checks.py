@@ -22,7 +22,7 @@ from ctdata_pipeline.catalog.checks import (
     night_metadata,
 )
 from ctdata_pipeline.metrics.compute import SQL_DIR, night_moves
-from ctdata_pipeline.metrics.definitions import METRICS_BY_ID
+from ctdata_pipeline.metrics.definitions import NIGHTLY_METRIC_IDS
 from ctdata_pipeline.resources import PortalList
 from ctdata_pipeline.warehouse import DUCKDB_POOL, DuckDBWarehouse, sql
 
@@ -87,7 +87,7 @@ def build_metric_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.Asse
             conn.execute(sql("metric_problem.sql", SQL_DIR))
             values = conn.execute(
                 sql("values_in_range.sql", CHECKS_SQL),
-                {**night, "metric_ids": list(METRICS_BY_ID)},
+                {**night, "metric_ids": list(NIGHTLY_METRIC_IDS)},
             ).fetchall()
             moves = night_moves(conn, portal, snapshot_date, threshold)
         results = [

@@ -61,6 +61,9 @@ class NightMetrics:
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     ensure_catalog_schema(conn)
     conn.execute(sql("schema.sql", SQL_DIR))
+    # the probe metrics' tables (metrics/probed.py), so the board's readers find them, empty,
+    # before any probe has run
+    conn.execute(sql("schema.sql", SQL_DIR / "probed"))
     frequencies = [
         (f.code, f.period_days, f.due_after, f.overdue_after, f.delinquent_after)
         for f in FREQUENCIES.values()

@@ -524,6 +524,12 @@ PROBED_METRIC_NAMES = (
     *next(m for m in METRICS if m.metric_id == "AC-1").names,
 )
 PROBED_METRIC_FAMILIES = ("freshness_state_by_data_date:",)
+# The metrics every stored night holds once the nightly step has run (the checks and `ctdata
+# check` expect a whole-portal value of each): the probe metrics FR-5, FR-8 and AC-1 come later,
+# after the night's probes, or never on a portal that is not probed.
+NIGHTLY_METRIC_IDS = tuple(
+    m.metric_id for m in METRICS if not set(m.names) <= set(PROBED_METRIC_NAMES)
+)
 
 
 def metric_for(metric_name: str) -> Metric:

@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS probes.results (
                                       -- too_many_redirects | not_checked | bad_answer | error
     status_code   INTEGER,
     final_url     VARCHAR,
-    observed      STRUCT(name VARCHAR, at TIMESTAMPTZ)[],
+    observed      STRUCT(name VARCHAR, "at" TIMESTAMPTZ)[],  -- "at" is a DuckDB keyword
     detail        VARCHAR,
     elapsed_ms    INTEGER,
     replayed      BOOLEAN NOT NULL DEFAULT false  -- a past night probed "as of" that night
