@@ -1,0 +1,122 @@
+"""probes.targets and probes.results (schema.sql; README, "Probe results"): the night's targets
+written whole, every probe kept with its probe time, a re-run of a night replacing its rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+
+from ctdata_pipeline.probes.model import ProbeKind, ProbeResult
+from ctdata_pipeline.probes.targets import Target
+from ctdata_pipeline.warehouse import sql, transaction
+
+SCHEMA_SQL = "schema.sql"
+HERE = Path(__file__).parent
+
+
+def ensure_probe_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(sql(SCHEMA_SQL, HERE))
+
+
+def snapshot_time(conn: duckdb.DuckDBPyConnection, portal: str, night: date) -> datetime | None:
+    """The instant the night's stored snapshot stands for (None: no snapshot stored)."""
+    rows = conn.execute(
+        "SELECT snapshot_time FROM catalog.snapshots WHERE portal = ? AND snapshot_date = ?",
+        [portal, night],
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+def write_targets(
+    conn: duckdb.DuckDBPyConnection,
+    portal: str,
+    night: date,
+    kinds: Sequence[ProbeKind],
+    targets: Iterable[Target],
+) -> int:
+    """Replace the night's targets of `kinds` with `targets`; returns the rows written."""
+    rows = [
+        (
+            portal,
+            night,
+            target.asset_id,
+            target.item.kind,
+            target.item.target,
+            target.item.url,
+            list(target.item.columns) if target.item.kind == "content_date" else None,
+        )
+        for target in targets
+        if target.item.kind in kinds
+    ]
+    with transaction(conn):
+        conn.execute(
+            "DELETE FROM probes.targets WHERE portal = ? AND snapshot_date = ? "
+            "AND list_contains(?, probe)",
+            [portal, night, list(kinds)],
+        )
+        if rows:
+            conn.executemany("INSERT INTO probes.targets VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    return len(rows)
+
+
+def last_probed(
+    conn: duckdb.DuckDBPyConnection, portal: str, night: date
+) -> dict[tuple[str, str], date]:
+    """(kind, target) -> the last night before `night` that probed it (whatever the outcome:
+    a not_checked result was tried, and waits its turn like the others)."""
+    rows = conn.execute(
+        """
+        SELECT probe, target, max(snapshot_date)
+        FROM probes.results
+        WHERE portal = ? AND snapshot_date < ?
+        GROUP BY probe, target
+        """,
+        [portal, night],
+    ).fetchall()
+    return {(probe, target): last for probe, target, last in rows}
+
+
+def write_results(
+    conn: duckdb.DuckDBPyConnection,
+    portal: str,
+    night: date,
+    kinds: Sequence[ProbeKind],
+    results: Iterable[ProbeResult],
+    *,
+    replayed: bool,
+) -> int:
+    """Replace the night's results of `kinds` with `results`, in one transaction."""
+    rows = [
+        (
+            portal,
+            result.item.kind,
+            result.item.target,
+            night,
+            result.probed_at,
+            result.request,
+            result.outcome,
+            result.status_code,
+            result.final_url,
+            [{"name": name, "at": at} for name, at in result.observed],
+            result.detail,
+            result.elapsed_ms,
+            replayed,
+        )
+        for result in results
+    ]
+    with transaction(conn):
+        conn.execute(
+            "DELETE FROM probes.results WHERE portal = ? AND snapshot_date = ? "
+            "AND list_contains(?, probe)",
+            [portal, night, list(kinds)],
+        )
+        if rows:
+            conn.executemany(
+                "INSERT INTO probes.results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                '?::STRUCT(name VARCHAR, "at" TIMESTAMPTZ)[], ?, ?, ?)',
+                rows,
+            )
+    return len(rows)
