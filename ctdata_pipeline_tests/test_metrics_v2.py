@@ -472,3 +472,142 @@ def test_fr1_by_data_date_for_dcat(dcat_night):
         ).fetchall()
     )
     assert set(metric_ids.values()) == {"FR-1", "FR-2"}
+
+
+# --- AC-2 and GV-1, in the nightly compute ----------------------------------------------------
+
+
+def test_ac2_machine_readable_by_media_type_then_format_then_url(conn):
+    def dataset(identifier: str, publisher: str, distribution: Any):
+        return dcat_dataset(
+            identifier,
+            publisher={"@type": "org:Organization", "name": publisher},
+            distribution=distribution,
+        )
+
+    hub_page = {"mediaType": "text/html", "format": "Web Page", "accessURL": "https://h/p"}
+    records = [
+        # m1 P: the Hub page and its GeoService (application/json): json
+        dataset("m1", "P", [hub_page, {"mediaType": "application/json",
+                                       "format": "ArcGIS GeoServices REST API",
+                                       "accessURL": "https://s/rest/services/A/FeatureServer/0"}]),
+        # m2 P: octet-stream names no format; the format field says GEOJSON
+        dataset("m2", "P", [{"mediaType": "application/octet-stream", "format": "GEOJSON",
+                             "downloadURL": "https://d/m2"}]),
+        # m3 P: a zip that says nothing more, and a web page: not machine-readable
+        dataset("m3", "P", [{"mediaType": "application/zip", "format": "ZIP",
+                             "downloadURL": "https://d/m3.zip"}, hub_page]),
+        # m4 P: only the URL's extension: .xlsx (machine-readable, not open)
+        dataset("m4", "P", [{"downloadURL": "https://d/m4.xlsx?download=1"}]),
+        # m5 Q: an ArcGIS REST layer URL without mediaType or format
+        dataset("m5", "Q", [{"accessURL": "https://s/arcgis/rest/services/B/MapServer/2"}]),
+        # m6 Q: mediaType PDF decides, whatever the URL says
+        dataset("m6", "Q", [{"mediaType": "application/pdf", "downloadURL": "https://d/m6.csv"}]),
+        # m7 Q: no distribution at all
+        dataset("m7", "Q", None),
+        # m8 Q: one distribution given as an object, not a list: CSV
+        dataset("m8", "Q", {"mediaType": "text/csv", "downloadURL": "https://d/m8"}),
+    ]  # fmt: skip
+    store_night(conn, HUB, NIGHT, records)
+    compute_night(conn, HUB, NIGHT)
+    whole = metrics_of(conn, "hub", NIGHT)
+    # machine-readable: m1, m2, m4, m5, m8 of 8
+    assert whole["pct_machine_readable"][:3] == (5, 8, 62.5)
+    assert metrics_of(conn, "hub", NIGHT, "P")["pct_machine_readable"][:3] == (3, 4, 75.0)
+    assert metrics_of(conn, "hub", NIGHT, "Q")["pct_machine_readable"][:3] == (2, 4, 50.0)
+    practice = {
+        asset_id: (formats, readable, open_)
+        for asset_id, formats, readable, open_ in conn.execute(
+            "SELECT asset_id, formats, machine_readable, machine_readable_open "
+            "FROM metrics.dataset_practice WHERE portal = 'hub'"
+        ).fetchall()
+    }
+    assert practice == {
+        "m1": (["json", "other"], True, True),
+        "m2": (["geojson"], True, True),
+        "m3": (["other"], False, False),
+        "m4": (["xlsx"], True, False),
+        "m5": (["arcgis_rest"], True, True),
+        "m6": (["other"], False, False),
+        "m7": ([], False, False),
+        "m8": (["csv"], True, True),
+    }
+    version = conn.execute(
+        "SELECT DISTINCT metric_version FROM board.plan_metrics WHERE metric_id = 'AC-2'"
+    ).fetchall()
+    assert version == [(2,)]
+
+
+def test_ac2_socrata_tabular_datasets_count(socrata_night):
+    # seven in-scope datasets, all tabular; the link asset is not in scope
+    whole = metrics_of(socrata_night, "ct", NIGHT)
+    assert whole["pct_machine_readable"][:3] == (7, 7, 100.0)
+
+
+def test_gv1_automation_inferred_from_the_portals_snapshots(conn):
+    """28 weekly snapshots (189 days). g1 weekly, its data updated every week: automated.
+    g2 weekly, updated at intervals of 7 then 21 days (CV 0.5): not. g3 monthly, updated every
+    42 days (4 times in 180 days): not. g4 annual, g6 as needed: not judged (f > 90 or none);
+    g5 weekly but held only 8 weeks: not judged."""
+    start = NIGHT - timedelta(days=7 * 27)
+    nights = [start + timedelta(days=7 * k) for k in range(28)]
+    g2_changes = [k for k in range(28) if k % 4 in (0, 1)]  # intervals 7, 21, 7, 21 ...
+
+    def updated(night: date) -> str:
+        return f"{(night - timedelta(days=1)).isoformat()}T12:00:00.000Z"
+
+    for k, night in enumerate(nights):
+        last_g2 = nights[max(c for c in g2_changes if c <= k)]
+        last_g3 = nights[k - k % 6]
+        records = [
+            socrata_record("gggg-0001", agency="A", frequency="Weekly",
+                           data_updated_at=updated(night)),
+            socrata_record("gggg-0002", agency="A", frequency="Weekly",
+                           data_updated_at=updated(last_g2)),
+            socrata_record("gggg-0003", agency="B", frequency="Monthly",
+                           data_updated_at=updated(last_g3)),
+            socrata_record("gggg-0004", agency="B", frequency="Annually",
+                           data_updated_at=updated(night)),
+            socrata_record("gggg-0006", agency="B", frequency="As needed",
+                           data_updated_at=updated(night)),
+        ]  # fmt: skip
+        if k >= 19:
+            records.append(
+                socrata_record(
+                    "gggg-0005", agency="B", frequency="Weekly", data_updated_at=updated(night)
+                )
+            )
+        store_night(conn, CT, night, records)
+    compute_night(conn, CT, NIGHT)
+    whole = metrics_of(conn, "ct", NIGHT)
+    # judged: g1, g2, g3; automated: g1
+    assert whole["automation_share_inferred"][:3] == (1, 3, pytest.approx(100 / 3))
+    assert metrics_of(conn, "ct", NIGHT, "A")["automation_share_inferred"][:3] == (1, 2, 50.0)
+    assert metrics_of(conn, "ct", NIGHT, "B")["automation_share_inferred"][:3] == (0, 1, 0.0)
+    practice = {
+        row[0]: row[1:]
+        for row in conn.execute(
+            "SELECT asset_id, automation_judged, data_changes, interval_cv, automated_inferred "
+            "FROM metrics.dataset_practice WHERE portal = 'ct' AND snapshot_date = ?",
+            [NIGHT],
+        ).fetchall()
+    }
+    # g1: updates on the 26 nights within 180 days of the snapshot, 7 days apart (CV 0)
+    assert practice["gggg-0001"][:2] == (True, 26)
+    assert practice["gggg-0001"][2] == pytest.approx(0, abs=1e-9)
+    assert practice["gggg-0001"][3] is True
+    # g2: 13 of its updates fall within 180 days; intervals 7 and 21 alternate
+    assert practice["gggg-0002"][0] is True and practice["gggg-0002"][1] >= 6
+    assert practice["gggg-0002"][2] == pytest.approx(0.5, abs=0.05)
+    assert practice["gggg-0002"][3] is False
+    # g3: the updates of weeks 6, 12, 18, 24
+    assert practice["gggg-0003"][:2] == (True, 4) and practice["gggg-0003"][3] is False
+    assert [practice[g][0] for g in ("gggg-0004", "gggg-0005", "gggg-0006")] == [False] * 3
+
+
+def test_gv1_says_when_history_is_too_short(socrata_night):
+    whole = metrics_of(socrata_night, "ct", NIGHT)
+    assert whole["automation_share_inferred"][2:] == (
+        None,
+        "insufficient history: the portal's snapshots span 0 of 180 days",
+    )

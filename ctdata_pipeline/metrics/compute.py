@@ -7,6 +7,7 @@ night's previous rows; a night that fails its checks writes nothing."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -23,11 +24,17 @@ from ctdata_pipeline.metrics.definitions import (
     DCAT_FILL_FIELDS,
     FR6_MIN_NIGHTS,
     FR6_WINDOW_DAYS,
+    GV1_MAX_CV,
+    GV1_MAX_PERIOD_DAYS,
+    GV1_MIN_CHANGES,
+    GV1_WINDOW_DAYS,
+    MACHINE_READABLE_FORMATS,
     METRIC_VERSION,
     METRICS_BY_ID,
     NO_AGENCY,
     NOT_OPEN_LICENSE_PATTERN,
     OPEN_LICENSE_PATTERN,
+    OPEN_MACHINE_READABLE_FORMATS,
     PLACEHOLDER_DESCRIPTIONS,
     PROBED_METRIC_FAMILIES,
     PROBED_METRIC_NAMES,
@@ -40,6 +47,10 @@ from ctdata_pipeline.portals import Portal
 from ctdata_pipeline.warehouse import first_row, run_sql, scalar, sql, transaction
 
 SQL_DIR = Path(__file__).with_name("sql")
+# AC-2: the DCAT distribution fields a format is read from.
+DISTRIBUTION_ITEM = json.dumps(
+    dict.fromkeys(("mediaType", "format", "downloadURL", "accessURL"), "VARCHAR")
+)
 
 
 class MetricsInvalid(Exception):
@@ -139,6 +150,7 @@ def compute_night(
     _prepare_night_tables(conn, parameters)
     parameters["has_previous"] = scalar(conn, "SELECT count(*) FROM night_previous") > 0
     run_sql(conn, sql("plan_metrics.sql", SQL_DIR), parameters)
+    _practice_metrics(conn, parameters)
     conn.execute(
         "UPDATE night_metrics SET note = 'nothing to divide by (denominator 0)' "
         "WHERE value IS NULL AND note IS NULL AND denominator = 0"
@@ -232,6 +244,25 @@ def _prepare_night_tables(conn: duckdb.DuckDBPyConnection, parameters: dict[str,
     )
 
 
+def _practice_metrics(conn: duckdb.DuckDBPyConnection, parameters: dict[str, Any]) -> None:
+    """AC-2 and GV-1 (metrics v2, computed with the night): night_practice, and their rows
+    added to night_metrics."""
+    conn.execute(sql("practice_formats.sql", SQL_DIR))
+    practice = {
+        **parameters,
+        "distribution_item": DISTRIBUTION_ITEM,
+        "distribution_shape": f"[{DISTRIBUTION_ITEM}]",
+        "machine_readable": list(MACHINE_READABLE_FORMATS),
+        "open_formats": list(OPEN_MACHINE_READABLE_FORMATS),
+        "automation_days": GV1_WINDOW_DAYS,
+        "automation_max_period": GV1_MAX_PERIOD_DAYS,
+        "automation_min_changes": GV1_MIN_CHANGES,
+        "automation_max_cv": GV1_MAX_CV,
+    }
+    run_sql(conn, sql("practice.sql", SQL_DIR), practice)
+    run_sql(conn, sql("practice_metrics.sql", SQL_DIR), practice)
+
+
 def check_night(conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: date) -> None:
     """Raise MetricsInvalid, naming every problem, if the night's numbers cannot be right
     (the rule of metric_problem.sql, which the values_in_range check applies once stored)."""
@@ -271,6 +302,14 @@ def _store_night(conn: duckdb.DuckDBPyConnection, portal: str, snapshot_date: da
     with transaction(conn):
         conn.execute("DELETE FROM metrics.datasets WHERE snapshot_date = ? AND portal = ?", night)
         conn.execute("INSERT INTO metrics.datasets BY NAME SELECT * FROM night_datasets")
+        conn.execute(
+            "DELETE FROM metrics.dataset_practice WHERE snapshot_date = ? AND portal = ?", night
+        )
+        conn.execute(
+            "INSERT INTO metrics.dataset_practice BY NAME "
+            "SELECT ? AS snapshot_date, ? AS portal, *, ? AS metric_version FROM night_practice",
+            [*night, METRICS_BY_ID["AC-2"].version],
+        )
         # The probe metrics' rows of the night are theirs (written after the probes): a
         # recompute of the catalog metrics leaves them be.
         conn.execute(

@@ -67,6 +67,19 @@ DCAT_FILL_FIELDS = (
 
 FR6_MIN_NIGHTS = 30  # fewer nights of history: "insufficient history", never a guess
 FR6_WINDOW_DAYS = 365
+# GV-1: automation inferred from the portal's own snapshots of the last 180 days.
+GV1_WINDOW_DAYS = 180
+GV1_MAX_PERIOD_DAYS = 90
+GV1_MIN_CHANGES = 6
+GV1_MAX_CV = 0.3
+
+# AC-2: the format codes of metrics/sql/practice_formats.sql that are machine-readable, and
+# those of them that are open (XLS and XLSX are not).
+OPEN_MACHINE_READABLE_FORMATS = (
+    "csv", "tsv", "json", "geojson", "xml", "rdf", "kml", "kmz", "gpx", "geopackage",
+    "shapefile", "parquet", "arcgis_rest", "ogc_service", "api",
+)  # fmt: skip
+MACHINE_READABLE_FORMATS = (*OPEN_MACHINE_READABLE_FORMATS, "xls", "xlsx")
 NO_AGENCY = "(no agency)"  # per-agency rows need a name; NULL means the whole portal
 
 

@@ -55,6 +55,23 @@ CREATE TABLE IF NOT EXISTS metrics.datasets (
     agency_as_published VARCHAR        -- the agency as the catalog names it (agency: canonical)
 );
 
+-- AC-2 and GV-1 per in-scope dataset (practice.sql): formats found, and what the portal's own
+-- snapshots say about how its data is updated.
+CREATE TABLE IF NOT EXISTS metrics.dataset_practice (
+    snapshot_date DATE NOT NULL,
+    portal VARCHAR NOT NULL,
+    asset_id VARCHAR NOT NULL,
+    agency VARCHAR NOT NULL,
+    formats VARCHAR[] NOT NULL,           -- AC-2: csv, json, arcgis_rest, xlsx, other, ...
+    machine_readable BOOLEAN NOT NULL,    -- AC-2 (XLS/XLSX count)
+    machine_readable_open BOOLEAN NOT NULL,  -- ... in an open format
+    automation_judged BOOLEAN NOT NULL,   -- GV-1: f <= 90 days, held >= 180 days
+    data_changes INTEGER NOT NULL,        -- data-update times in the last 180 days
+    interval_cv DOUBLE,                   -- coefficient of variation of their intervals
+    automated_inferred BOOLEAN NOT NULL,  -- >= 6 changes and CV < 0.3
+    metric_version INTEGER NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS board.plan_metrics (
     snapshot_date DATE NOT NULL,
     portal VARCHAR NOT NULL,
