@@ -52,6 +52,12 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
         help="measure only these lines",
     )
     parser.add_argument("--work-dir", type=Path, help="keep the databases here (default: temp)")
+    parser.add_argument(
+        "--probes",
+        action="store_true",
+        help="only the probe engine on a data.ct.gov-sized portal (one night's share and all "
+        "at once: about 30 minutes; with --quick the night's share only)",
+    )
     options = parser.parse_args(argv)
     options.sizes = options.sizes or ([1000, 10_000] if options.quick else [1000, 10_000, 100_000])
     options.nights = options.nights or (30 if options.quick else 365)
@@ -289,6 +295,13 @@ def say(text: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Measure what the options select and print the table."""
     options = parse_options(sys.argv[1:] if argv is None else argv)
+    if options.probes:
+        from benchmarks.probes import measure as measure_probes
+
+        started = time.perf_counter()
+        print(measure_probes(options.quick))
+        print(f"\nprobes benchmark: {time.perf_counter() - started:.0f} s")
+        return
     work = options.work_dir or Path(tempfile.mkdtemp(prefix="ctdata-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     table = Table(quick=options.quick, repeats=options.repeats)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.history import prepare_backup_year, prepare_metric_dbs
+from benchmarks.probes import probe_run
 from benchmarks.steps import STEPS
 
 
@@ -21,6 +22,7 @@ def main(argv: list[str]) -> None:
         **STEPS,
         "prepare_metric_dbs": prepare_metric_dbs,
         "prepare_backup_year": prepare_backup_year,
+        "probe_run": probe_run,
     }
     result = steps[step](**arguments)
     out.write_text(json.dumps(result), encoding="utf-8")

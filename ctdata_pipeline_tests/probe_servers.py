@@ -20,7 +20,8 @@ from requests.structures import CaseInsensitiveDict
 
 @dataclass
 class Received:
-    """One request as the server saw it; `started`/`ended` are time.monotonic()."""
+    """One request as the server saw it; `started` (request read) and `ended` (answer about to
+    be sent) are time.monotonic()."""
 
     method: str
     path: str
@@ -140,6 +141,9 @@ def _handler_for(server: ProbeServer) -> type[BaseHTTPRequestHandler]:
                 body = json.dumps(body)
             if isinstance(body, str):
                 body = body.encode("utf-8")
+            # The request counts as answered from here: before the first byte goes out, so a
+            # client's next request can never seem to start before this one ended.
+            server._done(seen)
             try:
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
@@ -151,8 +155,6 @@ def _handler_for(server: ProbeServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (a timeout test)
-            finally:
-                server._done(seen)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -125,9 +125,10 @@ def test_dns_refused_and_tls_failures_are_named():
 
 
 def test_urls_that_are_not_http_are_not_requested():
-    results = probe([link("ftp://ftp.example.org/a.zip"), link("not a url")])
+    results = probe([link("ftp://ftp.example.org/a.zip"), link("not a url"), link("http://[::1")])
     assert results["ftp://ftp.example.org/a.zip"].outcome == "not_checked"
     assert results["not a url"].outcome == "error"
+    assert results["http://[::1"].outcome == "error"
 
 
 # --- robots.txt and politeness ----------------------------------------------------------------
@@ -182,6 +183,15 @@ def test_requests_to_one_host_are_one_at_a_time_and_spaced():
         assert later.started - earlier.started >= 0.2  # and spaced by the interval
 
 
+def test_a_crawl_delay_longer_than_the_interval_is_honoured():
+    robots = "User-agent: *\nCrawl-delay: 1\n"  # urllib.robotparser reads whole seconds
+    with ProbeServer({f"/{n}": Answer(200) for n in range(3)}, robots=robots) as server:
+        probe([link(f"{server.url}/{n}") for n in range(3)])
+        seen = sorted(server.all_received(), key=lambda r: r.started)
+    gaps = [later.started - earlier.ended for earlier, later in pairwise(seen)]
+    assert len(seen) == 4 and min(gaps) >= 1.0
+
+
 def _overlapping(a: list[Received], b: list[Received]) -> bool:
     return any(x.started < y.ended and y.started < x.ended for x in a for y in b)
 
@@ -190,9 +200,17 @@ def _overlapping(a: list[Received], b: list[Received]) -> bool:
 def test_hosts_are_probed_in_parallel_up_to_the_concurrency(concurrency):
     settings = FAST.model_copy(update={"concurrency": concurrency, "min_interval_seconds": 0.0})
     routes = {f"/{n}": Answer(200, delay_seconds=0.2) for n in range(3)}
-    with ProbeServer(routes) as one, ProbeServer(routes) as two:
-        probe([link(f"{s.url}/{n}") for s in (one, two) for n in range(3)], settings)
+    with ProbeServer(routes) as one, ProbeServer(routes) as two, ProbeServer(routes) as three:
+        servers = (one, two, three)
+        probe([link(f"{s.url}/{n}") for s in servers for n in range(3)], settings)
+        seen = [r for s in servers for r in s.all_received()]
         overlap = _overlapping(one.all_received(), two.all_received())
+    events = sorted([(r.started, 1) for r in seen] + [(r.ended, -1) for r in seen])
+    in_flight = peak = 0
+    for _, change in events:
+        in_flight += change
+        peak = max(peak, in_flight)
+    assert peak == concurrency  # never more requests at once than hosts allowed
     assert overlap is (concurrency > 1)
 
 
@@ -282,6 +300,18 @@ def test_soql_errors_carry_socratas_message_and_never_the_token():
     assert token not in repr(result)
 
 
+def test_a_soql_429_with_retry_after_is_waited_and_retried():
+    answers = iter(
+        [json_answer({"message": "slow down"}, 429, **{"Retry-After": "1"}), json_answer([{}])]
+    )
+    server = ProbeServer({"/resource/busy-1234.json": lambda request: next(answers)})
+    with server:
+        result = only(probe([content(server, "busy-1234", "d")]))
+        first, second = server.requests_to("/resource/busy-1234.json")
+    assert (result.outcome, result.observed) == ("ok", (("d", None),))
+    assert second.started - first.ended >= 1.0
+
+
 def test_a_soql_answer_that_is_not_rows_is_a_bad_answer():
     server = soql_server({"html-1234": Answer(200, "<html>", {"Content-Type": "text/html"})})
     with server:
@@ -361,3 +391,13 @@ def test_results_arrive_as_they_finish():
     assert first.item.url == quick.url + "/quick"
     assert [r.item.url for r in rest] == [slow.url + "/slow"]
     print(f"first result after {first_after:.2f} s")
+
+
+def test_closing_the_results_early_stops_the_probes():
+    settings = FAST.model_copy(update={"min_interval_seconds": 0.0})
+    with ProbeServer({f"/{n}": Answer(200, delay_seconds=0.2) for n in range(5)}) as server:
+        results = probe_items([link(f"{server.url}/{n}") for n in range(5)], settings)
+        next(results)
+        results.close()  # waits for the request in flight, sends no more
+        asked = len(server.all_received())
+    assert asked < 6  # robots.txt + 5 had it run to the end

@@ -134,7 +134,7 @@ class _Run:
             try:
                 ready_at = self._serve(host)
             except Exception as error:  # a bug here must not hang the run: finish the step
-                step = host.current or (host.queue.popleft() if host.queue else None)
+                step = host.current or self.scheduler.pop(host)
                 if step is not None:
                     self._emit(step.result("error", detail=f"probe engine: {error!r}"))
             finally:
@@ -153,12 +153,13 @@ class _Run:
             )
             delay = min(host.robots.crawl_delay, self.settings.max_retry_after_seconds)
             self.intervals[host.name] = max(self.settings.min_interval_seconds, delay)
-            self._drain(host)
+            step = self._next_to_request(host)
+            if step is not None:  # its turn comes after the pause
+                self.scheduler.add(host, step, first=True, new=False)
             return time.monotonic() + self.intervals[host.name]
-        self._drain(host)
-        if not host.queue:
+        step = host.current = self._next_to_request(host)
+        if step is None:
             return time.monotonic()
-        step = host.current = host.queue.popleft()
         started = time.monotonic()
         try:
             outcome = self._request(host, step)
@@ -179,6 +180,16 @@ class _Run:
             return self._back_off(host, outcome, ended, interval)
         return ended + interval
 
+    def _next_to_request(self, host: Host) -> Step | None:
+        """The host's next step that needs a request; the ones before it that need none
+        (robots.txt says no, the host is unreachable or asked us to stay away) are finished."""
+        while (step := self.scheduler.pop(host)) is not None:
+            result = self._without_request(host, step)
+            if result is None:
+                return step
+            self._emit(result)
+        return None
+
     def _back_off(self, host: Host, back_off: BackOff, ended: float, interval: float) -> float:
         step, seconds = back_off.step, back_off.seconds
         if seconds > self.settings.max_retry_after_seconds:
@@ -197,16 +208,6 @@ class _Run:
         )
         self.scheduler.add(host, step, first=True, new=False)
         return ended + max(seconds, interval)
-
-    def _drain(self, host: Host) -> None:
-        """Finish the queued steps that need no request: robots.txt says no, the host is
-        unreachable, or it asked us to stay away."""
-        while host.queue:
-            result = self._without_request(host, host.queue[0])
-            if result is None:
-                return
-            host.queue.popleft()
-            self._emit(result)
 
     def _without_request(self, host: Host, step: Step) -> ProbeResult | None:
         robots = host.robots

@@ -162,6 +162,12 @@ class HostScheduler:
             self._schedule(host)
             self._cond.notify()
 
+    def pop(self, host: Host) -> Any:
+        """The host's next step, or None. Under the lock: another worker may be queueing a
+        redirect hop on this host at the same moment."""
+        with self._cond:
+            return host.queue.popleft() if host.queue else None
+
     def finished(self, count: int = 1) -> None:
         with self._cond:
             self.open -= count
