@@ -349,3 +349,41 @@ def test_tonights_share_is_a_rule_of_nights_not_of_clock_times():
     assert [item.target for item in chosen] == ["u2"]
     chosen = select_tonight(items[:2], history, night, 7)
     assert [item.target for item in chosen] == ["u0"]  # 7 nights ago: due; u1 is not
+
+
+def test_nightly_then_probes_for_the_portals_stored_and_the_token_is_never_kept(
+    tmp_path, instance, today, monkeypatch
+):
+    """run_nights(probes=True), as `ctdata nightly` and `ctdata demo` call it: each night's
+    probe runs follow its nightly runs, only for the portals whose night was stored; the app
+    token goes out as X-App-Token and never into a result or an asset's metadata."""
+    token = "tok-h2-secret-1234"
+    monkeypatch.setenv("SOCRATA_APP_TOKEN", token)
+    links = ProbeServer({"/ok": Answer(200)})
+    records = [
+        with_columns("aaaa-0001", [("d", "Calendar date")], attribution_link=f"{links.url}/ok")
+    ]
+    with links, serve("socrata", records, hook=soql) as socrata, serve("dcat", {}) as hub:
+        down = {"name": "down", "kind": "dcat", "url": f"{hub.base_url}/gone.json"}
+        pipeline = Pipeline(
+            tmp_path,
+            [
+                portal_entry("ct", socrata, as_of=True, probes={**FAST, "probe_interval_days": 1}),
+                down,
+            ],
+        )
+        results = run_nights(
+            pipeline.defs, [(today, "ct"), (today, "down")], instance, "ERROR", probes=True
+        )
+        soql_requests = [r for r in socrata.requests if r.path.startswith("/resource/")]
+    assert [(r.portal, r.success) for r in results] == [
+        ("ct", True),
+        ("down", False),
+        ("ct probes", True),
+    ]
+    assert [r.headers.get("X-App-Token") for r in soql_requests] == [token]
+    stored = query(pipeline.db_path, "SELECT * FROM probes.results")
+    assert len(stored) == 2 and token not in repr(stored)
+    for key in (LINK_PROBES, dg.AssetKey("content_date_probes")):
+        event = instance.get_latest_materialization_event(key)
+        assert token not in repr(event.asset_materialization.metadata)
