@@ -38,28 +38,34 @@ def write_targets(
     targets: Iterable[Target],
 ) -> int:
     """Replace the night's targets of `kinds` with `targets`; returns the rows written."""
-    rows = [
-        (
-            portal,
-            night,
-            target.asset_id,
-            target.item.kind,
-            target.item.target,
-            target.item.url,
-            list(target.item.columns) if target.item.kind == "content_date" else None,
-        )
-        for target in targets
-        if target.item.kind in kinds
-    ]
+    mine = [target for target in targets if target.item.kind in kinds]
+    columns = {
+        "asset_id": [target.asset_id for target in mine],
+        "probe": [target.item.kind for target in mine],
+        "target": [target.item.target for target in mine],
+        "url": [target.item.url for target in mine],
+        "columns": [
+            list(target.item.columns) if target.item.kind == "content_date" else None
+            for target in mine
+        ],
+    }
     with transaction(conn):
         conn.execute(
             "DELETE FROM probes.targets WHERE portal = ? AND snapshot_date = ? "
             "AND list_contains(?, probe)",
             [portal, night, list(kinds)],
         )
-        if rows:
-            conn.executemany("INSERT INTO probes.targets VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-    return len(rows)
+        if mine:
+            # One statement for the night, column by column (a row at a time is ~1 ms each).
+            conn.execute(
+                """
+                INSERT INTO probes.targets
+                SELECT ?, ?::DATE, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),
+                       unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[][])
+                """,
+                [portal, night, *columns.values()],
+            )
+    return len(mine)
 
 
 def last_probed(
@@ -89,23 +95,18 @@ def write_results(
     replayed: bool,
 ) -> int:
     """Replace the night's results of `kinds` with `results`, in one transaction."""
-    rows = [
-        (
-            portal,
-            result.item.kind,
-            result.item.target,
-            night,
-            result.probed_at,
-            result.request,
-            result.outcome,
-            result.status_code,
-            result.final_url,
-            [{"name": name, "at": at} for name, at in result.observed],
-            result.detail,
-            result.elapsed_ms,
-            replayed,
-        )
-        for result in results
+    rows = list(results)
+    columns = [
+        [r.item.kind for r in rows],
+        [r.item.target for r in rows],
+        [r.probed_at for r in rows],
+        [r.request for r in rows],
+        [r.outcome for r in rows],
+        [r.status_code for r in rows],
+        [r.final_url for r in rows],
+        [[{"name": name, "at": at} for name, at in r.observed] for r in rows],
+        [r.detail for r in rows],
+        [r.elapsed_ms for r in rows],
     ]
     with transaction(conn):
         conn.execute(
@@ -114,9 +115,15 @@ def write_results(
             [portal, night, list(kinds)],
         )
         if rows:
-            conn.executemany(
-                "INSERT INTO probes.results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                '?::STRUCT(name VARCHAR, "at" TIMESTAMPTZ)[], ?, ?, ?)',
-                rows,
+            conn.execute(
+                """
+                INSERT INTO probes.results
+                SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), ?::DATE,
+                       unnest(?::TIMESTAMPTZ[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),
+                       unnest(?::INTEGER[]), unnest(?::VARCHAR[]),
+                       unnest(?::STRUCT(name VARCHAR, "at" TIMESTAMPTZ)[][]),
+                       unnest(?::VARCHAR[]), unnest(?::INTEGER[]), ?
+                """,
+                [portal, *columns[:2], night, *columns[2:], replayed],
             )
     return len(rows)
