@@ -4,6 +4,7 @@ by the nightly job and probed by the probe job, into a real DuckDB file."""
 
 import copy
 import json
+import re
 from datetime import timedelta
 
 import dagster as dg
@@ -29,6 +30,7 @@ from ctdata_pipeline_tests.support import (
 
 FAST = {"min_interval_seconds": 0, "timeout_seconds": 3}
 LAYER_PATH = "/arcgis/rest/services/Roads/FeatureServer/0"
+LAYER_END = re.compile(r"/(FeatureServer|MapServer)/\d+$")
 
 
 def with_columns(asset_id, columns, **resource):
@@ -387,3 +389,34 @@ def test_nightly_then_probes_for_the_portals_stored_and_the_token_is_never_kept(
     for key in (LINK_PROBES, dg.AssetKey("content_date_probes")):
         event = instance.get_latest_materialization_event(key)
         assert token not in repr(event.asset_materialization.metadata)
+
+
+def test_targets_of_a_real_hub_feed():
+    """GeoHive's real DCAT-US feed (372 datasets): its first dataset read by hand has one
+    ArcGIS layer (`.../MapServer/0`; the bare `.../MapServer` and `.../MapServer/WMSServer?...`
+    are not layers) and 15 distinct distribution URLs to check (16 accessURLs, the WMS one
+    twice), its layer and service among them."""
+    from ctdata_pipeline.portals import Portal
+    from ctdata_pipeline.probes.targets import find_targets
+
+    feed = load_realdata("dcat/arcgis-hub/dcat-us-1.1/geohive-ie_dcat-us-1.1.json")
+    portal = Portal(
+        name="geohive",
+        kind="dcat",
+        url="https://production-geohive.hub.arcgis.com/api/feed/dcat-us/1.1.json",
+    )
+    records = [(str(n), "dataset", True, d) for n, d in enumerate(feed["dataset"])]
+    targets = find_targets(portal, records)
+    first = [t.item for t in targets if t.asset_id == "0"]
+    service = (
+        "https://gsi.geodata.gov.ie/server/rest/services/Groundwater/"
+        "IE_GSI_Groundwater_Historic_and_Probability_Flood_Maps_20K_IE26_ITM/MapServer"
+    )
+    assert [i.target for i in first if i.kind == "layer_date"] == [f"{service}/0"]
+    links = [i.target for i in first if i.kind == "link"]
+    assert len(links) == 15 and f"{service}/0" in links and service in links
+    layers = {t.item.target for t in targets if t.item.kind == "layer_date"}
+    assert all(LAYER_END.search(url) and "?" not in url for url in layers)
+    # What a night of this feed asks (README, "Probe results"): 282 layers, 2,206 URLs.
+    assert len(layers) == 282
+    assert len({t.item.target for t in targets if t.item.kind == "link"}) == 2206
