@@ -33,7 +33,7 @@ from ctdata_pipeline.demo.generator import DEMO_NIGHTS
 from ctdata_pipeline.demo.portals import DEMO_MAX_NIGHTS, demo_portal_file
 from ctdata_pipeline.demo.resources import DemoPortalClient
 from ctdata_pipeline.failures import failing_clearly
-from ctdata_pipeline.jobs import NIGHTLY_JOB, RECOMPUTE_JOB, REPORT_JOB
+from ctdata_pipeline.jobs import NIGHTLY_JOB, PROBE_JOB, RECOMPUTE_JOB, REPORT_JOB
 from ctdata_pipeline.launch import LaunchRequest, launch_waves
 from ctdata_pipeline.metrics.targets import judge, movement
 from ctdata_pipeline.partitions import night_key, today_in_new_york
@@ -155,11 +155,14 @@ def run_nights(
     job_name: str = NIGHTLY_JOB,
     accept_shrink: bool = False,
     reports: Sequence[date] = (),
+    probes: bool = False,
 ) -> list[NightResult]:
     """Run a job for each (night, portal), a night's portals side by side and the nights in
     order, then the Board report of each of `reports`; every run is recorded under its job.
     `accept_shrink` (a job that stores the snapshot) goes into each run's config, where the
-    Launchpad puts it too."""
+    Launchpad puts it too. `probes`: after each night's runs, the probe job of every portal
+    whose run succeeded (nightly -> probes -> reports, as the schedules order them; a night
+    that stored nothing has nothing to probe), labelled "<portal> probes"."""
     config = _run_config(log_level)
     if accept_shrink:
         config["ops"] = {CATALOG_ASSET: {"config": {"accept_shrink": True}}}
@@ -168,10 +171,29 @@ def run_nights(
         request = LaunchRequest(job_name, night_key(night, portal), night, portal, config)
         by_night.setdefault(night, []).append(request)
     waves = [by_night[night] for night in sorted(by_night)]
+    outcomes = []
+    if probes:
+        # Each night's probes wait for its runs: which portals to probe depends on them.
+        for wave in waves:
+            done = launch_waves(defs, [wave], instance)
+            outcomes.extend(done)
+            probe_wave = [
+                LaunchRequest(
+                    PROBE_JOB,
+                    o.request.partition_key,
+                    o.request.night,
+                    f"{o.request.label} probes",
+                    _run_config(log_level),
+                )
+                for o in done
+                if o.success
+            ]
+            outcomes.extend(launch_waves(defs, [probe_wave], instance))
+        waves = []
     for night in reports:
         key = night.isoformat()
         waves.append([LaunchRequest(REPORT_JOB, key, night, "report", _run_config(log_level))])
-    outcomes = launch_waves(defs, waves, instance)
+    outcomes.extend(launch_waves(defs, waves, instance))
     return [
         NightResult(o.request.night, o.request.label, o.success, o.reason, o.run_id)
         for o in outcomes
@@ -247,6 +269,7 @@ def nightly(portals: tuple[str, ...], log_level: str, accept_shrink: bool) -> No
             log_level,
             accept_shrink=accept_shrink,
             reports=[tonight],
+            probes=True,
         )
     for result in results:
         click.echo(f"{result.snapshot_date} {result.portal}: {result.status}")
@@ -283,7 +306,9 @@ def demo(nights: int, seed: int, log_level: str) -> None:
     with recording_instance() as instance:
         # A report for every night, as the nightly schedule writes them, oldest first (the
         # newest ends as latest/), after every night is stored: the index lists them all.
-        results = run_nights(defs, plan, instance, log_level, reports=story.night_dates())
+        results = run_nights(
+            defs, plan, instance, log_level, reports=story.night_dates(), probes=True
+        )
     _print_demo_snapshots(settings.db_path, portal_names, story.night_dates())
     _print_headlines(
         settings.db_path,

@@ -6,6 +6,7 @@ except the CTDATA_DEPLOYMENT=demo branch of definitions_from_env, when it is tak
 from __future__ import annotations
 
 import os
+from datetime import date, datetime, time, timedelta
 
 import dagster as dg
 
@@ -23,6 +24,8 @@ from ctdata_pipeline.harvest.resources import HarvestStaging, LivePortalClient, 
 from ctdata_pipeline.jobs import (
     build_nightly_job,
     build_nightly_schedule,
+    build_probe_job,
+    build_probe_schedule,
     build_recompute_job,
     build_report_job,
     build_report_sensor,
@@ -30,8 +33,10 @@ from ctdata_pipeline.jobs import (
 from ctdata_pipeline.metadata import OWNERS
 from ctdata_pipeline.metrics.assets import build_metric_assets
 from ctdata_pipeline.metrics.checks import build_metric_checks
+from ctdata_pipeline.metrics.probe_assets import build_probe_metric_assets
 from ctdata_pipeline.metrics.targets import check_targets
 from ctdata_pipeline.partitions import nightly_dates, nightly_partitions
+from ctdata_pipeline.probes.assets import build_probe_assets
 from ctdata_pipeline.report.assets import ReportFolder, build_report_assets
 from ctdata_pipeline.resources import PortalFileResource, PortalList
 from ctdata_pipeline.settings import Settings
@@ -60,6 +65,12 @@ def build_definitions(
     [catalog_checks] = build_catalog_checks(partitions)
     [metric_checks] = build_metric_checks(partitions)
     [publish_board_tables] = build_board_assets(partitions)
+    # The probes of a night and the metrics that read them: their own job, an hour after the
+    # nightly one, so a slow host never holds up the night's snapshot and v1 metrics.
+    [probe_night] = build_probe_assets(partitions)
+    [probe_plan_metrics] = build_probe_metric_assets(partitions)
+    probe_assets = [probe_night, probe_plan_metrics]
+    probe_job = build_probe_job(probe_assets)
     [board_report] = build_report_assets(nights)
     [board_readers_copy] = build_readers_copy_assets(nights)
     [warehouse_backup] = build_backup_assets(nights)
@@ -73,7 +84,7 @@ def build_definitions(
     # What follows a night, once every portal's run is done (report_job, report_automation).
     after_night = [board_report, board_readers_copy, warehouse_backup]
     defs = dg.Definitions(
-        assets=[*nightly_assets, *after_night],
+        assets=[*nightly_assets, *probe_assets, *after_night],
         asset_checks=[catalog_checks, metric_checks],
         jobs=[
             nightly_job,
@@ -81,8 +92,12 @@ def build_definitions(
             # imported or edited with duplicated ids stops there.
             build_recompute_job([compute_plan_metrics, publish_board_tables], [catalog_checks]),
             build_report_job(after_night),
+            probe_job,
         ],
-        schedules=[build_nightly_schedule(nightly_job, settings.nightly_at)],
+        schedules=[
+            build_nightly_schedule(nightly_job, settings.nightly_at),
+            build_probe_schedule(probe_job, an_hour_after(settings.nightly_at)),
+        ],
         sensors=[build_report_sensor(after_night), run_failure_alert],
         # Steps of a run one after another in the run's process: the chain is a line anyway,
         # and DuckDB takes one writing process per file (the runs' writers share the pool).
@@ -103,6 +118,11 @@ def build_definitions(
             owners=OWNERS, tags={"layer": spec.group_name or "default"}
         )
     )
+
+
+def an_hour_after(at: time) -> time:
+    """When the probes run: an hour after the nightly run (03:00 for the 02:00 default)."""
+    return (datetime.combine(date.min, at) + timedelta(hours=1)).time()
 
 
 def live_definitions(settings: Settings) -> dg.Definitions:

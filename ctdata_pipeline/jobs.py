@@ -1,4 +1,5 @@
-"""The nightly job and its schedule (02:00 New York unless CTDATA_NIGHTLY_AT says otherwise)."""
+"""The nightly job and its schedule (02:00 New York unless CTDATA_NIGHTLY_AT says otherwise), and
+the probe job and its schedule (03:00 New York: after the night's snapshot and metrics)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ NIGHTLY_SCHEDULE = "nightly_schedule"
 RECOMPUTE_JOB = "recompute_job"
 REPORT_JOB = "report_job"
 REPORT_SENSOR = "report_automation"
+PROBE_JOB = "probe_job"
+PROBE_SCHEDULE = "probe_schedule"
+# An hour after the nightly run: the probes read the night's snapshot and FR-1 assessment.
+PROBE_TIME = time(3, 0)
 
 
 def build_nightly_job(assets: Sequence[dg.AssetsDefinition]) -> dg.UnresolvedAssetJobDefinition:
@@ -88,4 +93,32 @@ def build_nightly_schedule(
         minute_of_hour=at.minute,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=f"Harvest every portal at {at:%H:%M} New York time, one run per portal.",
+    )
+
+
+def build_probe_job(assets: Sequence[dg.AssetsDefinition]) -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        name=PROBE_JOB,
+        selection=dg.AssetSelection.assets(*assets),
+        description=(
+            "One portal's probes for a night, after its nightly run: tonight's share of its "
+            "content dates, layer edit dates and links, asked politely, then the metrics that "
+            "read them (FR-5, FR-8, AC-1). The schedule launches one run per portal."
+        ),
+        tags={"ctdata/job": "probes"},
+    )
+
+
+def build_probe_schedule(
+    job: dg.UnresolvedAssetJobDefinition, at: time = PROBE_TIME
+) -> dg.UnresolvedPartitionedAssetScheduleDefinition | dg.ScheduleDefinition:
+    """`at` America/New_York every night, one run per portal for that day's night (the one the
+    nightly schedule stored an hour before); running by default, like the nightly one."""
+    return dg.build_schedule_from_partitioned_job(
+        job,
+        name=PROBE_SCHEDULE,
+        hour_of_day=at.hour,
+        minute_of_hour=at.minute,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Probe every portal at {at:%H:%M} New York time, one run per portal.",
     )

@@ -126,9 +126,11 @@ def test_ctdata_nightly_harvests_tonight_and_records_the_runs(tmp_path):
         )
     assert completed.returncode == 0, completed.stderr[-3000:]
     tonight = today_in_new_york()
-    assert completed.stdout.splitlines()[-5:] == [
+    assert completed.stdout.splitlines()[-7:] == [
         f"{tonight} ct: ok",
         f"{tonight} hub: ok",
+        f"{tonight} ct probes: ok",
+        f"{tonight} hub probes: ok",
         f"{tonight} report: ok",
         f"Report:        {tmp_path / 'reports' / tonight.isoformat() / 'report.html'}",
         f"Readers' copy: {tmp_path / 'data' / 'published' / 'ctdata_board.duckdb'}",
@@ -147,6 +149,8 @@ def test_ctdata_nightly_harvests_tonight_and_records_the_runs(tmp_path):
         assert sorted(run.job_name for run in instance.get_runs()) == [
             "nightly_job",
             "nightly_job",
+            "probe_job",
+            "probe_job",
             "report_job",
         ]
 

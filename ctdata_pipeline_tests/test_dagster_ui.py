@@ -149,14 +149,22 @@ def test_the_location_loads_and_lists_every_definition(webserver):
 
     [repository] = webserver.graphql(REPOSITORY)["repositoriesOrError"]["nodes"]
     assert repository["location"]["name"] == "ctdata_pipeline"
-    assert {"nightly_job", "recompute_job", "report_job"} <= {j["name"] for j in repository["jobs"]}
-    assert repository["schedules"] == [
+    assert {"nightly_job", "recompute_job", "report_job", "probe_job"} <= {
+        j["name"] for j in repository["jobs"]
+    }
+    assert sorted(repository["schedules"], key=lambda s: s["name"]) == [
         {
             "name": "nightly_schedule",
             "cronSchedule": "0 2 * * *",
             "executionTimezone": "America/New_York",
             "scheduleState": {"status": "RUNNING"},
-        }
+        },
+        {
+            "name": "probe_schedule",
+            "cronSchedule": "0 3 * * *",
+            "executionTimezone": "America/New_York",
+            "scheduleState": {"status": "RUNNING"},
+        },
     ]
     assert {(s["name"], s["sensorState"]["status"]) for s in repository["sensors"]} == {
         ("report_automation", "RUNNING"),

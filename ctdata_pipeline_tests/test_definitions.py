@@ -127,6 +127,10 @@ def test_the_report_follows_the_nightly_runs(defs):
         "stale_datasets",
         "agency_scorecard",
         "catalog_changes",
+        # and again after the night's probes (probe_job)
+        "probe_plan_metrics",
+        "broken_links",
+        "silently_stale",
     }
     sensor = defs.resolve_sensor_def("report_automation")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING

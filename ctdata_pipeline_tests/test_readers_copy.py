@@ -38,10 +38,12 @@ from ctdata_pipeline_tests.support import (
 
 BOARD_RELATIONS = (
     "agency_scorecard",
+    "broken_links",  # written by the probe job, which `ctdata nightly` runs after the nights
     "catalog_changes",
     "metric_trends",
     "missing_metadata",
     "plan_metrics",
+    "silently_stale",
     "stale_datasets",
 )
 # One value per relation that changes if any row or value does: its row count and a hash of
@@ -177,7 +179,8 @@ def assert_copy_equals_warehouse(db_path: Path, published: Path) -> None:
             query = f"SELECT * FROM board.{name} ORDER BY ALL"
             rows = warehouse.execute(query).fetchall()
             types = [column[1] for column in warehouse.execute(query).description]
-            assert rows, name
+            # The probe work lists are empty where nothing was probed (the tests' portals).
+            assert rows or name in ("broken_links", "silently_stale"), name
             assert copy.execute(query).fetchall() == rows, name
             assert [column[1] for column in copy.execute(query).description] == types, name
             parquet = published / "current" / f"{name}.parquet"

@@ -5,7 +5,13 @@ board tables it reads, so the later stages import it down the flow."""
 import dagster as dg
 import duckdb
 
+from ctdata_pipeline.probes.model import BROKEN_LINKS, PROBE_PLAN_METRICS, SILENTLY_STALE
 from ctdata_pipeline.warehouse import scalar
+
+# What the probe job writes for a night: the report and the readers' copy depend on it too, so
+# their automation runs them again once a night's probes are in (probes run after the nightly
+# run; the report first shows the night without them, then with them).
+AFTER_PROBES = (PROBE_PLAN_METRICS, BROKEN_LINKS, SILENTLY_STALE)
 
 # Build a night's report once every portal's run for it has finished (succeeded or not: a
 # portal that failed is reported as missing rather than holding up the others).

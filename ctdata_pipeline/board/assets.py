@@ -6,7 +6,11 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from ctdata_pipeline.board.after_night import REPORT_AUTOMATION, nothing_stored_failure
+from ctdata_pipeline.board.after_night import (
+    AFTER_PROBES,
+    REPORT_AUTOMATION,
+    nothing_stored_failure,
+)
 from ctdata_pipeline.board.publish import BoardInconsistent, publish_night
 from ctdata_pipeline.board.readers_copy import CURRENT, board_relations, publish_readers_copy
 from ctdata_pipeline.failures import failing_clearly
@@ -229,7 +233,7 @@ def build_readers_copy_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.As
         key=READERS_COPY,
         group_name="board",
         partitions_def=daily,
-        deps=[PLAN_METRICS, *TABLES],
+        deps=[PLAN_METRICS, *TABLES, *AFTER_PROBES],
         kinds={"duckdb", "parquet"},
         # It only reads the warehouse, but a read-only open still waits for a writer's lock.
         pool=DUCKDB_POOL,

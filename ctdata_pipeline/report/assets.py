@@ -6,6 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from ctdata_pipeline.board.after_night import (
+    AFTER_PROBES,
     REPORT_AUTOMATION,
     board_tables_exist,
     nothing_stored_failure,
@@ -44,7 +45,7 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         key=REPORT,
         group_name="report",
         partitions_def=daily,
-        deps=list(BOARD_INPUTS),
+        deps=[*BOARD_INPUTS, *AFTER_PROBES],
         kinds={"html", "pdf", "excel", "csv"},
         pool=DUCKDB_POOL,
         automation_condition=REPORT_AUTOMATION,
