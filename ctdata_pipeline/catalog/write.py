@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 
+from ctdata_pipeline.catalog import identity
 from ctdata_pipeline.catalog.guard import (
     HARVEST_OVERRIDE,
     StoredCounts,
@@ -227,6 +228,9 @@ def _replace_night(
         ],
     )
     add_night(conn, portal.name, summary.snapshot_date, out_of_order=out_of_order)
+    # A new id tonight may be a dataset whose id changed form (identity.py): match it, and the
+    # night after, whose previous snapshot this may be.
+    identity.night_written(conn, portal.name, summary.snapshot_date)
     drop_unused_versions(conn, portal.name)
     return new_versions
 

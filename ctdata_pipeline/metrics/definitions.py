@@ -101,11 +101,13 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "INV-2",
-        ("datasets_added", "datasets_removed", "datasets_renamed"),
+        ("datasets_added", "datasets_removed", "datasets_renamed", "datasets_rekeyed"),
         "Datasets added, removed and renamed",
         "inventory",
-        "In-scope dataset ids present tonight and not in the portal's previous snapshot (added), "
-        "the reverse (removed), and ids in both whose title changed (renamed). Empty on a "
+        "In-scope datasets present tonight and not in the portal's previous snapshot (added), "
+        "the reverse (removed), and datasets in both whose title changed (renamed). A dataset "
+        "whose identifier changed form (matched by its ArcGIS REST layer URL, its Hub item id, "
+        "or its title and publisher) is rekeyed, neither added nor removed. Empty on a "
         "portal's first snapshot.",
         "datasets changed",
         "none (a count)",

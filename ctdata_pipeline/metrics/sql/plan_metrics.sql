@@ -24,15 +24,16 @@ FROM night_assets
 GROUP BY GROUPING SETS ((asset_type), (asset_type, agency))
 
 UNION ALL
--- INV-2 datasets_added, datasets_removed, datasets_renamed: in-scope ids against the portal's
--- previous snapshot
+-- INV-2 datasets_added, datasets_removed, datasets_renamed, datasets_rekeyed: in-scope datasets
+-- against the portal's previous snapshot; a dataset whose id changed form is rekeyed
+-- (catalog.changes), neither added nor removed
 SELECT spine.agency, 'INV-2', 'datasets_' || spine.change,
        if($has_previous, count(changed.asset_id), NULL), NULL,
        if($has_previous, count(changed.asset_id), NULL), 'count',
        if($has_previous, NULL, 'first snapshot of this portal: nothing to compare with')
 FROM (
     SELECT change, agency
-    FROM unnest(['added', 'removed', 'renamed']) AS kinds(change)
+    FROM unnest(['added', 'removed', 'renamed', 'rekeyed']) AS kinds(change)
     CROSS JOIN (SELECT NULL AS agency UNION ALL SELECT agency FROM agencies)
 ) AS spine
 LEFT JOIN night_changes AS changed
