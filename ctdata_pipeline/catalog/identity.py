@@ -85,7 +85,7 @@ def layer_urls(candidate: Candidate) -> set[str]:
     found = set()
     for url in _record_urls(candidate.record, distributions_only=True):
         if match := REST_LAYER.match(url):
-            found.add(re.sub(r"^https?://", "", match.group(1)).lower())
+            found.add(re.sub(r"^https?://", "", match.group(1), flags=re.IGNORECASE).lower())
     return found
 
 
