@@ -305,8 +305,9 @@ def test_a_night_written_out_of_order_moves_the_rekeying(tmp_path):
 
 
 def test_a_file_stored_before_identity_gets_its_rekeyings(tmp_path):
-    """A file at schema version 3 (no catalog.rekeyed, no previous_asset_id on the board):
-    migration 0004 adds them and matches the nights already stored."""
+    """A file at schema version 3 (no catalog.rekeyed, no previous_asset_id on the board, no
+    valid_fields in metrics.datasets): migration 0004 adds them and matches the nights already
+    stored; the night's recompute fills valid_fields."""
     db = tmp_path / "ctdata.duckdb"
     conn = connect(db)
     modified = datetime(2024, 6, 1, tzinfo=UTC)
@@ -320,6 +321,7 @@ def test_a_file_stored_before_identity_gets_its_rekeyings(tmp_path):
     conn.execute("DROP TABLE catalog.asset_identity")
     conn.execute("DELETE FROM board.catalog_changes")
     conn.execute("ALTER TABLE board.catalog_changes DROP COLUMN previous_asset_id")
+    conn.execute("ALTER TABLE metrics.datasets DROP COLUMN valid_fields")
     conn.execute("UPDATE main.schema_version SET version = 3")
     conn.close()
 
@@ -332,6 +334,13 @@ def test_a_file_stored_before_identity_gets_its_rekeyings(tmp_path):
     assert conn.execute(
         "SELECT change, asset_id, previous_asset_id FROM board.catalog_changes"
     ).fetchall() == [("rekeyed", "county::p", ITEM)]
+    compute_night(conn, PORTAL, nights[1])
+    assert conn.execute(
+        "SELECT snapshot_date, valid_fields FROM metrics.datasets ORDER BY 1"
+    ).fetchall() == [
+        (nights[0], None),
+        (nights[1], ["contactPoint.hasEmail", "modified", "accessLevel"]),
+    ]
     conn.close()
 
 

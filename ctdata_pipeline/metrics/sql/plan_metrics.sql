@@ -57,12 +57,24 @@ FROM night_datasets
 GROUP BY GROUPING SETS ((), (agency))
 
 UNION ALL
--- MD-3 fill_rate:<field>: in-scope datasets with the field filled ÷ in-scope datasets
+-- MD-3 fill_rate:<field>: in-scope datasets with the field not empty, whatever its form ÷
+-- in-scope datasets
 SELECT agency, 'MD-3', 'fill_rate:' || field,
        count(*) FILTER (WHERE list_contains(filled_fields, field)), count(*),
        pct(count(*) FILTER (WHERE list_contains(filled_fields, field)), count(*)), 'percent', NULL
 FROM night_datasets
 CROSS JOIN unnest($fill_fields) AS fields(field)
+GROUP BY GROUPING SETS ((field), (field, agency))
+
+UNION ALL
+-- MD-3 valid_rate:<field>: in-scope datasets whose field is also well-formed (the fields with a
+-- form: hasEmail a mailto: address, modified ISO 8601, accessLevel one of three, license a URL
+-- or a known name) ÷ in-scope datasets
+SELECT agency, 'MD-3', 'valid_rate:' || field,
+       count(*) FILTER (WHERE list_contains(valid_fields, field)), count(*),
+       pct(count(*) FILTER (WHERE list_contains(valid_fields, field)), count(*)), 'percent', NULL
+FROM night_datasets
+CROSS JOIN unnest($valid_fields) AS fields(field)
 GROUP BY GROUPING SETS ((field), (field, agency))
 
 UNION ALL
