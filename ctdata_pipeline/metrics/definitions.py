@@ -450,6 +450,7 @@ LABELS = {
     "datasets_added": "Datasets added",
     "datasets_removed": "Datasets removed",
     "datasets_renamed": "Datasets renamed",
+    "datasets_rekeyed": "Datasets rekeyed (a new id, the same dataset)",
     "pct_missing_metadata": "Datasets missing metadata",
     "pct_meets_ct_standard": "Datasets meeting CT's metadata standard",
     "mean_metadata_score": "Mean metadata score",
