@@ -187,10 +187,8 @@ def test_the_rekeyed_rows_of_the_issues_night(tmp_path):
 
 
 def candidate(asset_id, title, layer=None, agency="County GIS", item_url=None):
-    distributions = [{"accessURL": url} for url in (layer, item_url) if url]
-    return Candidate(
-        asset_id, {"identifier": asset_id, "distribution": distributions}, title, agency
-    )
+    distributions = tuple(url for url in (layer, item_url) if url)
+    return Candidate(asset_id, title, agency, (asset_id,), distributions)
 
 
 def test_the_rules_apply_in_order_and_one_to_one():

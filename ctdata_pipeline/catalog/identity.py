@@ -25,7 +25,6 @@ nights already stored, by migrations/0004_dataset_identity.py."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -50,12 +49,15 @@ RULES = ("layer_url", "hub_item", "title_publisher")
 
 @dataclass(frozen=True)
 class Candidate:
-    """What identifies one dataset beyond its id: its record and its normalized title/agency."""
+    """What identifies one dataset beyond its id: the URLs its record names (DCAT's identifier
+    and landing page; its distributions' accessURL and downloadURL) and its title and agency
+    (publisher) as normalized."""
 
     asset_id: str
-    record: Any
     title: str | None
     agency: str | None
+    page_urls: tuple[str, ...] = ()
+    distribution_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,15 +69,7 @@ class Rekeying:
     matched_by: str
 
 
-def _record_urls(record: Any, *, distributions_only: bool) -> list[str]:
-    if not isinstance(record, dict):
-        return []
-    urls = []
-    if not distributions_only:
-        urls += [record.get("identifier"), record.get("landingPage")]
-    for distribution in record.get("distribution") or []:
-        if isinstance(distribution, dict):
-            urls += [distribution.get("accessURL"), distribution.get("downloadURL")]
+def _urls(urls: Iterable[str | None]) -> list[str]:
     return [url.strip() for url in urls if isinstance(url, str) and url.strip()]
 
 
@@ -83,7 +77,7 @@ def layer_urls(candidate: Candidate) -> set[str]:
     """The ArcGIS REST layer/service URLs among the distributions, without query, lowercased
     (ArcGIS Server paths are case-insensitive)."""
     found = set()
-    for url in _record_urls(candidate.record, distributions_only=True):
+    for url in _urls(candidate.distribution_urls):
         if match := REST_LAYER.match(url):
             found.add(re.sub(r"^https?://", "", match.group(1), flags=re.IGNORECASE).lower())
     return found
@@ -93,7 +87,7 @@ def hub_items(candidate: Candidate) -> set[str]:
     """The Hub item ids (`<item>` or `<item>_<layer>`) the identifier and URLs name."""
     return {
         match.group(1).lower() + (f"_{match.group(2)}" if match.group(2) else "")
-        for url in _record_urls(candidate.record, distributions_only=False)
+        for url in _urls((*candidate.page_urls, *candidate.distribution_urls))
         for match in HUB_ITEM_ID.finditer(url)
     }
 
@@ -116,38 +110,66 @@ KEYS: dict[str, Callable[[Candidate], set[Any]]] = {
 
 
 def match_ids(new: Iterable[Candidate], gone: Iterable[Candidate]) -> list[Rekeying]:
-    """Each new id matched to at most one disappeared id and back, rule by rule in order."""
+    """Each new id matched to at most one disappeared id and back, rule by rule in order: under
+    a rule, a new id and a disappeared one match when every key of each that the other side
+    holds at all is held by exactly the other one. Linear in the keys, however many ids share
+    one (a catalog of identical titles is not a quadratic walk)."""
     new_left = {c.asset_id: c for c in new}
     gone_left = {c.asset_id: c for c in gone}
     matches: list[Rekeying] = []
     for rule in RULES:
         keys_of = KEYS[rule]
-        holders: dict[Any, set[str]] = {}
-        for candidate in gone_left.values():
-            for key in keys_of(candidate):
-                holders.setdefault(key, set()).add(candidate.asset_id)
-        partners = {
-            asset_id: set().union(*(holders.get(key, set()) for key in keys_of(candidate)))
-            for asset_id, candidate in new_left.items()
-        }
-        claimed: dict[str, set[str]] = {}
-        for asset_id, found in partners.items():
-            for previous in found:
-                claimed.setdefault(previous, set()).add(asset_id)
-        for asset_id, found in sorted(partners.items()):
-            if len(found) == 1 and claimed[previous := next(iter(found))] == {asset_id}:
+        new_keys = {asset_id: keys_of(c) for asset_id, c in new_left.items()}
+        gone_keys = {asset_id: keys_of(c) for asset_id, c in gone_left.items()}
+        new_holders, gone_holders = _holders(new_keys), _holders(gone_keys)
+        for asset_id in sorted(new_keys):
+            previous = _sole_holder(gone_holders, new_keys[asset_id])
+            if previous is not None and _sole_holder(new_holders, gone_keys[previous]) == asset_id:
                 matches.append(Rekeying(asset_id, previous, rule))
-                del new_left[asset_id], gone_left[previous]
+        for match in matches:
+            new_left.pop(match.asset_id, None)
+            gone_left.pop(match.previous_asset_id, None)
     return matches
+
+
+def _holders(keys_by_id: Mapping[str, set[Any]]) -> dict[Any, set[str]]:
+    holders: dict[Any, set[str]] = {}
+    for asset_id, keys in keys_by_id.items():
+        for key in keys:
+            holders.setdefault(key, set()).add(asset_id)
+    return holders
+
+
+def _sole_holder(holders: Mapping[Any, set[str]], keys: set[Any]) -> str | None:
+    """The one id holding every one of `keys` that is held at all; None if none or several."""
+    sole = None
+    for key in keys:
+        held = holders.get(key)
+        if not held:
+            continue
+        if len(held) > 1:
+            return None
+        (holder,) = held
+        if sole is not None and holder != sole:
+            return None
+        sole = holder
+    return sole
 
 
 def _candidates(
     conn: duckdb.DuckDBPyConnection, portal: str, night: date, other: date
 ) -> list[Candidate]:
-    """The assets of `night` whose id `other` does not hold."""
+    """The assets of `night` whose id `other` does not hold, with the URLs their records name
+    (read in DuckDB: a night when every id changes is the whole catalog's records)."""
     rows = conn.execute(
         """
-        SELECT m.asset_id, v.record, v.title, v.agency
+        SELECT m.asset_id, v.title, v.agency,
+            list_filter([json_extract_string(v.record, '$.identifier'),
+                         json_extract_string(v.record, '$.landingPage')], u -> u IS NOT NULL),
+            list_filter(list_concat(
+                json_extract_string(v.record, '$.distribution[*].accessURL'),
+                json_extract_string(v.record, '$.distribution[*].downloadURL')
+            ), u -> u IS NOT NULL)
         FROM catalog.snapshot_assets AS m
         JOIN catalog.asset_versions AS v USING (version_id)
         WHERE m.portal = $portal AND m.snapshot_date = $night
@@ -159,13 +181,9 @@ def _candidates(
         {"portal": portal, "night": night, "other": other},
     ).fetchall()
     return [
-        Candidate(asset_id, _parsed(record), title, agency)
-        for asset_id, record, title, agency in rows
+        Candidate(asset_id, title, agency, tuple(pages or ()), tuple(distributions or ()))
+        for asset_id, title, agency, pages, distributions in rows
     ]
-
-
-def _parsed(record: Any) -> Any:
-    return json.loads(record) if isinstance(record, str) else record
 
 
 def _night_before(conn: duckdb.DuckDBPyConnection, portal: str, night: date) -> date | None:
