@@ -307,6 +307,35 @@ def test_a_night_written_out_of_order_moves_the_rekeying(tmp_path):
     conn.close()
 
 
+def test_a_rekeyed_dataset_with_a_new_title_is_renamed_too(tmp_path):
+    """Matched by its layer URL under a new id and a new title: one 'rekeyed' row and one
+    'renamed' row, both naming the id it had; INV-2 counts it rekeyed and renamed, not added."""
+    conn = connect(tmp_path / "ctdata.duckdb")
+    modified = datetime(2024, 6, 1, tzinfo=UTC)
+    nights = [date(2025, 1, 1), date(2025, 1, 2)]
+    store_night(conn, PORTAL, nights[0], [hub_dataset(ITEM, "Parcels", modified, LAYER)])
+    store_night(
+        conn, PORTAL, nights[1], [hub_dataset("county::parcels", "Tax parcels", modified, LAYER)]
+    )
+    assert conn.execute(
+        "SELECT change, asset_id, title, previous_title, previous_asset_id "
+        "FROM catalog.changes('hub', ?) ORDER BY 1",
+        [nights[1]],
+    ).fetchall() == [
+        ("rekeyed", "county::parcels", "Tax parcels", "Parcels", ITEM),
+        ("renamed", "county::parcels", "Tax parcels", "Parcels", ITEM),
+    ]
+    compute_night(conn, PORTAL, nights[1])
+    metrics = metrics_of(conn, "hub", nights[1])
+    assert {m: metrics[f"datasets_{m}"][2] for m in ("added", "removed", "renamed", "rekeyed")} == {
+        "added": 0,
+        "removed": 0,
+        "renamed": 1,
+        "rekeyed": 1,
+    }
+    conn.close()
+
+
 def test_a_file_stored_before_identity_gets_its_rekeyings(tmp_path):
     """A file at schema version 3 (no catalog.rekeyed, no previous_asset_id on the board, no
     valid_fields in metrics.datasets): migration 0004 adds them and matches the nights already
