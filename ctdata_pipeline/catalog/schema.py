@@ -7,6 +7,8 @@
   view and download counters (the only fields that move every night);
 - `catalog.version_runs`: the runs of consecutive nights each version was held
   (version_runs.py), so FR-6 reads versions, not a row per asset and night of its window;
+- `catalog.rekeyed` and `catalog.asset_identity`: a night's new ids matched to the ids that
+  disappeared for them, and the id each such dataset was first seen under (identity.py);
 - the views over them: `catalog.assets` (the spec's table), `catalog.raw_assets`, and the
   `catalog.changes` macro (which reads `catalog.rekeyed`, identity.py).
 
