@@ -22,7 +22,6 @@ from ctdata_pipeline.backup.restore import RestoreRefused, restore_backup
 from ctdata_pipeline.backup.retention import KeepPolicy, RetentionError
 from ctdata_pipeline.backup.take import BackupRefused, take_backup
 from ctdata_pipeline.board.verify import MAX_DETAILS, WarehouseDamaged, verify_file
-from ctdata_pipeline.catalog.identity import rekeyed_summary
 from ctdata_pipeline.catalog.importer import (
     ImportRefused,
     check_importable_night,
@@ -348,7 +347,6 @@ def import_archive_command(
                 "WHERE portal = ? AND snapshot_date > ?",
                 [portal.name, snapshot_date],
             )
-            rekeyed = rekeyed_summary(conn, portal.name, snapshot_date)
     except ImportRefused as refusal:
         _fail(f"ctdata import: {refusal}", code=1)
     ensure_dagster_home()
@@ -389,8 +387,8 @@ def import_archive_command(
         f"{portal.name} {snapshot_date}: imported {written.assets_total} assets "
         f"({written.datasets_in_scope} in scope) from {archive}"
     )
-    if rekeyed:
-        click.echo(f"{portal.name} {snapshot_date}: {rekeyed}")
+    if written.rekeyed:
+        click.echo(f"{portal.name} {snapshot_date}: {written.rekeyed}")
     for result in results:
         click.echo(
             f"{result.snapshot_date} {result.portal}: metrics and board tables {result.status}"

@@ -15,6 +15,7 @@ from ctdata_pipeline.board.publish import publish_night
 from ctdata_pipeline.catalog.identity import Candidate, Rekeying, match_ids
 from ctdata_pipeline.catalog.importer import import_archive
 from ctdata_pipeline.catalog.schema import ensure_schema
+from ctdata_pipeline.catalog.write import store_records
 from ctdata_pipeline.cli import main
 from ctdata_pipeline.metrics.compute import compute_night
 from ctdata_pipeline.portals import Portal
@@ -314,8 +315,17 @@ def test_a_rekeyed_dataset_with_a_new_title_is_renamed_too(tmp_path):
     modified = datetime(2024, 6, 1, tzinfo=UTC)
     nights = [date(2025, 1, 1), date(2025, 1, 2)]
     store_night(conn, PORTAL, nights[0], [hub_dataset(ITEM, "Parcels", modified, LAYER)])
-    store_night(
-        conn, PORTAL, nights[1], [hub_dataset("county::parcels", "Tax parcels", modified, LAYER)]
+    written = store_records(
+        conn,
+        PORTAL,
+        nights[1],
+        [hub_dataset("county::parcels", "Tax parcels", modified, LAYER)],
+        source="test",
+    )
+    # what the catalog step logs and puts in the snapshot's metadata (and ctdata import prints)
+    assert written.rekeyed == (
+        "1 dataset rekeyed (a new id for a dataset of the previous snapshot, not removed + "
+        "added): 1 by ArcGIS REST layer URL"
     )
     assert conn.execute(
         "SELECT change, asset_id, title, previous_title, previous_asset_id "

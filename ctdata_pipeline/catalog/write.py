@@ -42,6 +42,7 @@ class SnapshotWritten:
     previous_in_scope: int | None
     report: NormalizeReport
     shrink_guard: str  # what the guard compared, and its verdict
+    rekeyed: str | None = None  # the night's identifier changes in words (identity.py)
 
 
 def store_records(
@@ -158,6 +159,7 @@ def write_snapshot(
         previous_in_scope=previous.datasets_in_scope if previous else None,
         report=report,
         shrink_guard=shrink_guard,
+        rekeyed=identity.rekeyed_summary(conn, portal.name, snapshot_date),
     )
 
 
