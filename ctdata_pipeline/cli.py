@@ -412,6 +412,8 @@ def import_archive_command(
         f"{portal.name} {snapshot_date}: imported {written.assets_total} assets "
         f"({written.datasets_in_scope} in scope) from {archive}"
     )
+    if written.rekeyed:
+        click.echo(f"{portal.name} {snapshot_date}: {written.rekeyed}")
     for result in results:
         click.echo(
             f"{result.snapshot_date} {result.portal}: metrics and board tables {result.status}"

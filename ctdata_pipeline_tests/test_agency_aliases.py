@@ -227,7 +227,10 @@ def test_migration_0003_gives_stored_rows_their_names_as_published(tmp_path):
         conn.execute(f"ALTER TABLE {table} DROP COLUMN agency_as_published")
     conn.execute("ALTER TABLE board.catalog_changes DROP COLUMN agency_as_published")
     conn.execute("UPDATE main.schema_version SET version = 2")
-    assert [step.name for step in migrate(conn)] == ["0003_agency_as_published"]
+    assert [step.name for step in migrate(conn)] == [
+        "0003_agency_as_published",
+        "0004_dataset_identity",
+    ]
     assert migrate(conn) == []
     assert (
         conn.execute(

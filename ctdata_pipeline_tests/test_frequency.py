@@ -3,6 +3,7 @@
 import pytest
 
 from ctdata_pipeline.catalog.frequency import FREQUENCIES, normalize_frequency
+from ctdata_pipeline_tests.support import load_realdata
 
 # (value as portals write it, code) — each FR-0 row, several wordings each.
 MAPPED = [
@@ -105,3 +106,38 @@ def test_the_tiers_are_metrics_md_hdx_tiers():
         ("semiannual", 180, 180, 210, 240),
         ("annual", 365, 365, 425, 455),
     ]
+
+
+# FR-0 clarified (metrics.md v2): a text naming two or more different periods is neither.
+TWO_PERIODS = [
+    "R/P1Y or R/P2Y",
+    "daily or weekly",
+    "R/P1M/R/P2M",
+    "Yearly or biannually",
+]
+
+
+@pytest.mark.parametrize("value", TWO_PERIODS)
+def test_a_value_naming_two_different_periods_is_unknown_and_reported(value):
+    assert normalize_frequency(value) == ("unknown", False)
+
+
+def test_cdcs_two_period_wording_is_unknown_not_annual():
+    """The real value (two CDC datasets, ../shared/realdata/socrata): v1 read its first duration
+    and called it annual."""
+    feed = load_realdata("socrata/data_json_data.cdc.gov_2025-09-24.json")["dataset"]
+    values = {d["accrualPeriodicity"] for d in feed if "R/P2Y" in str(d.get("accrualPeriodicity"))}
+    two = [v for v in values if "or R/P2Y" in v]
+    assert two == [
+        "Future funding patterns past 2024 are uncertain however, we expect yearly or "
+        "biannually is reasonable R/P1Y or R/P2Y"
+    ]
+    assert normalize_frequency(two[0]) == ("unknown", False)
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [("Monthly or R/P1M", "monthly"), ("Annual  (R/P1Y)", "annual"), ("Weekly (R/P7D)", "weekly")],
+)
+def test_one_period_named_twice_is_that_period(value, code):
+    assert normalize_frequency(value) == (code, True)

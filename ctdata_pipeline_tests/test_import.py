@@ -84,9 +84,11 @@ def test_import_round_trip_through_the_console_script(workspace):
     )
     assert inv2 == [
         (date(2025, 1, 31), "datasets_added", None),
+        (date(2025, 1, 31), "datasets_rekeyed", None),
         (date(2025, 1, 31), "datasets_removed", None),
         (date(2025, 1, 31), "datasets_renamed", None),
         (date(2025, 2, 4), "datasets_added", 0.0),
+        (date(2025, 2, 4), "datasets_rekeyed", 0.0),
         (date(2025, 2, 4), "datasets_removed", 0.0),
         (date(2025, 2, 4), "datasets_renamed", 0.0),
     ]

@@ -226,8 +226,9 @@ CDC_FREQUENCIES = {
     "None - this dataset is archived as of May 2023": "unknown",
     "Survey has ended. 2022 data will be released Summer 2024.": "unknown",
     "Annually. Dataset will no longer be updated after the 2022 release in summer 2024.": "unknown",
+    # Two different periods named (FR-0 as clarified in metrics.md v2): neither of them.
     "Future funding patterns past 2024 are uncertain however, we expect yearly or biannually "
-    "is reasonable R/P1Y or R/P2Y": "annual",
+    "is reasonable R/P1Y or R/P2Y": "unknown",
 }
 
 

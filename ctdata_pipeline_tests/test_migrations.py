@@ -74,8 +74,8 @@ def test_the_migrations_make_the_tables_the_code_writes():
 
 def test_a_file_of_the_previous_release_is_upgraded_once(tmp_path):
     """Schema version 1 as the release before numbered migrations wrote it: every table, its
-    runs kept up to date, version 1 recorded. It gets 0002 and 0003 only, which keep every row
-    (0003 finds no metrics or board tables in it)."""
+    runs kept up to date, version 1 recorded. It gets 0002, 0003 and 0004 only, which keep
+    every row (0003 finds no metrics or board tables in it, 0004 no identifier changes)."""
     db = tmp_path / "ctdata.duckdb"
     stored_history(db)
     with duckdb.connect(str(db)) as conn:
@@ -83,7 +83,11 @@ def test_a_file_of_the_previous_release_is_upgraded_once(tmp_path):
     before = database_contents(db)
 
     conn = connect(db)
-    assert steps(conn) == ["0002_version_runs", "0003_agency_as_published"]
+    assert steps(conn) == [
+        "0002_version_runs",
+        "0003_agency_as_published",
+        "0004_dataset_identity",
+    ]
     assert steps(conn) == []
     ensure_schema(conn)
     conn.close()
@@ -113,6 +117,7 @@ def test_a_file_from_before_versions_were_recorded_gets_every_step(tmp_path):
         "0001_catalog_tables",
         "0002_version_runs",
         "0003_agency_as_published",
+        "0004_dataset_identity",
     ]
     ensure_schema(conn)
     assert conn.execute("SELECT * FROM catalog.snapshot_assets ORDER BY ALL").fetchall() == held

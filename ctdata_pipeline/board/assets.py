@@ -102,18 +102,22 @@ TABLES: dict[str, tuple[str, list, dict[str, tuple[str, str]]]] = {
         },
     ),
     "catalog_changes": (
-        "Every in-scope dataset added, removed or renamed since the portal's previous snapshot "
-        "(the rows INV-2 counts).",
+        "Every in-scope dataset added, removed, renamed or rekeyed (the same dataset under a new "
+        "form of id) since the portal's previous snapshot (the rows INV-2 counts).",
         [dg.AssetKey("catalog_snapshot")],
         {
             **NIGHT,
             "asset_id": ("VARCHAR", "The dataset's id on the portal."),
-            "change": ("VARCHAR", "added, removed or renamed."),
+            "change": ("VARCHAR", "added, removed, renamed or rekeyed."),
             "title": ("VARCHAR", "Title tonight (for removed: its last title)."),
             "agency": ("VARCHAR", "Agency, under its canonical name (agency_aliases:)."),
             "previous_title": ("VARCHAR", "Title in the previous snapshot."),
             "previous_date": ("DATE", "The previous snapshot's night."),
             **AS_PUBLISHED,
+            "previous_asset_id": (
+                "VARCHAR",
+                "rekeyed: the id the dataset had in the previous snapshot (catalog/identity.py).",
+            ),
         },
     ),
 }
@@ -170,6 +174,7 @@ COLUMN_HEADERS = {
     "change": "Change",
     "previous_title": "Previous title",
     "previous_date": "Previous night",
+    "previous_asset_id": "Previous dataset id",
 }
 
 

@@ -159,14 +159,16 @@ def _log_report(context: dg.AssetExecutionContext, written: SnapshotWritten) -> 
         f"{written.datasets_in_scope} in-scope datasets, {written.new_versions} new record "
         f"versions stored"
     )
+    if written.rekeyed:
+        context.log.info(f"{written.portal} {written.snapshot_date}: {written.rekeyed}")
     if report.unmapped_frequencies:
         listed = ", ".join(
             f"{value!r} x {count}" for value, count in report.unmapped_frequencies.most_common()
         )
         context.log.warning(
             f"FR-0: {sum(report.unmapped_frequencies.values())} in-scope datasets of "
-            f"{written.portal} have an update frequency that maps to nothing (counted as "
-            f"unknown): {listed}"
+            f"{written.portal} have an update frequency that maps to nothing or names two "
+            f"different periods (counted as unknown): {listed}"
         )
 
 
@@ -177,6 +179,7 @@ def _snapshot_metadata(written: SnapshotWritten, preview: list[dict]) -> dict[st
         "datasets_in_scope": written.datasets_in_scope,
         "new_record_versions": written.new_versions,
         "shrink_guard": written.shrink_guard,
+        "rekeyed": written.rekeyed or "none",
         "previous_snapshot": str(written.previous_date) if written.previous_date else "none",
         "previous_datasets_in_scope": written.previous_in_scope or 0,
         "assets_by_type": dg.MetadataValue.json(dict(report.asset_types.most_common())),

@@ -3,7 +3,8 @@
 Values are compared case- and wording-insensitively ("Bi-weekly", "biweekly", "BI WEEKLY");
 DCAT's ISO 8601 repeating durations ("R/P1M") map to their row, and any other duration to the
 smallest row whose period is at least as long. A non-empty value that maps to nothing is
-`unknown` and reported, never guessed."""
+`unknown` and reported, never guessed; so is one that names two or more different periods
+("yearly or biannually ... R/P1Y or R/P2Y"): it is neither of them."""
 
 from __future__ import annotations
 
@@ -111,6 +112,8 @@ def normalize_frequency(value: str | None) -> tuple[str, bool]:
     key = wording_key(value)
     if key in _WORDING:
         return _WORDING[key], True
+    if len(named_periods(value)) > 1:
+        return UNKNOWN.code, False
     iso = _ISO_IN_TEXT.search(key)
     if iso:
         duration = iso.group(0)
@@ -122,6 +125,20 @@ def normalize_frequency(value: str | None) -> tuple[str, bool]:
                 if frequency.period_days is not None and frequency.period_days >= days:
                     return frequency.code, True
     return UNKNOWN.code, False
+
+
+def named_periods(value: str) -> set[float]:
+    """The periods, in days, a text names: each ISO 8601 duration in it and each word of a
+    scheduled row ("yearly", "biannually"), so "Annual (R/P1Y)" names one, 365 days."""
+    periods = set()
+    for word in re.findall(r"[a-z0-9/]+(?:\.[0-9]+)?[a-z]*", value.lower()):
+        code = _WORDING.get(word)
+        if code is not None and FREQUENCIES[code].period_days is not None:
+            periods.add(float(FREQUENCIES[code].period_days))
+        for duration in _ISO_IN_TEXT.findall(word):
+            if (days := _duration_days(duration)) is not None:
+                periods.add(days)
+    return periods
 
 
 def _duration_days(duration: str) -> float | None:

@@ -25,7 +25,7 @@ from ctdata_pipeline.catalog.text import clean_list, clean_text, has_template
 from ctdata_pipeline.portals import Portal
 
 # Bump when a rule below changes, so stored versions are re-normalized instead of reused.
-NORMALIZER_VERSION = 4
+NORMALIZER_VERSION = 5  # 5: FR-0, a text naming two different periods is unknown
 
 ASSET_COLUMNS: dict[str, str] = {
     "asset_type": "VARCHAR",

@@ -7,8 +7,10 @@
   view and download counters (the only fields that move every night);
 - `catalog.version_runs`: the runs of consecutive nights each version was held
   (version_runs.py), so FR-6 reads versions, not a row per asset and night of its window;
+- `catalog.rekeyed` and `catalog.asset_identity`: a night's new ids matched to the ids that
+  disappeared for them, and the id each such dataset was first seen under (identity.py);
 - the views over them: `catalog.assets` (the spec's table), `catalog.raw_assets`, and the
-  `catalog.changes` macro.
+  `catalog.changes` macro (which reads `catalog.rekeyed`, identity.py).
 
 So history costs what changes, not a full copy per night, and every night's raw records stay
 available to recompute metrics when a definition changes. The tables are made by the numbered
@@ -35,8 +37,10 @@ FROM catalog.snapshot_assets AS m
 JOIN catalog.snapshots AS s USING (snapshot_date, portal)
 JOIN catalog.asset_versions AS v USING (version_id);
 
--- In-scope datasets added, removed or renamed between a portal's night and its previous
--- snapshot (INV-2 and board.catalog_changes). No rows on a portal's first snapshot.
+-- In-scope datasets added, removed, renamed or rekeyed between a portal's night and its
+-- previous snapshot (INV-2 and board.catalog_changes). No rows on a portal's first snapshot.
+-- A dataset whose id changed form (catalog.rekeyed, identity.py) is 'rekeyed', with the id it
+-- had (previous_asset_id), never removed + added; renamed when its title changed as well.
 CREATE OR REPLACE MACRO catalog.changes(portal_name, night) AS TABLE
 WITH previous AS (
     SELECT max(snapshot_date) AS snapshot_date
@@ -48,24 +52,37 @@ tonight AS (
     WHERE portal = portal_name AND snapshot_date = night AND in_scope
 ),
 before AS (
-    SELECT asset_id, title, agency FROM catalog.assets
-    WHERE portal = portal_name AND in_scope
-      AND snapshot_date = (SELECT snapshot_date FROM previous)
+    -- the previous snapshot's datasets under tonight's id (current_id)
+    SELECT b.asset_id, coalesce(r.asset_id, b.asset_id) AS current_id, b.title, b.agency
+    FROM catalog.assets AS b
+    LEFT JOIN catalog.rekeyed AS r
+        ON r.portal = portal_name AND r.snapshot_date = night
+        AND r.previous_asset_id = b.asset_id
+    WHERE b.portal = portal_name AND b.in_scope
+      AND b.snapshot_date = (SELECT snapshot_date FROM previous)
 )
 SELECT 'added' AS change, t.asset_id, t.title, t.agency, NULL AS previous_title,
-       (SELECT snapshot_date FROM previous) AS previous_date
+       (SELECT snapshot_date FROM previous) AS previous_date, NULL AS previous_asset_id
 FROM tonight AS t
 WHERE (SELECT snapshot_date FROM previous) IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM before AS b WHERE b.asset_id = t.asset_id)
+  AND NOT EXISTS (SELECT 1 FROM before AS b WHERE b.current_id = t.asset_id)
 UNION ALL
-SELECT 'removed', b.asset_id, b.title, b.agency, b.title, (SELECT snapshot_date FROM previous)
+SELECT 'removed', b.asset_id, b.title, b.agency, b.title, (SELECT snapshot_date FROM previous),
+       NULL
 FROM before AS b
-WHERE NOT EXISTS (SELECT 1 FROM tonight AS t WHERE t.asset_id = b.asset_id)
+WHERE NOT EXISTS (SELECT 1 FROM tonight AS t WHERE t.asset_id = b.current_id)
 UNION ALL
-SELECT 'renamed', t.asset_id, t.title, t.agency, b.title, (SELECT snapshot_date FROM previous)
+SELECT 'renamed', t.asset_id, t.title, t.agency, b.title, (SELECT snapshot_date FROM previous),
+       if(b.asset_id = t.asset_id, NULL, b.asset_id)
 FROM tonight AS t
-JOIN before AS b USING (asset_id)
-WHERE t.title IS DISTINCT FROM b.title;
+JOIN before AS b ON b.current_id = t.asset_id
+WHERE t.title IS DISTINCT FROM b.title
+UNION ALL
+SELECT 'rekeyed', t.asset_id, t.title, t.agency, b.title, (SELECT snapshot_date FROM previous),
+       b.asset_id
+FROM tonight AS t
+JOIN before AS b ON b.current_id = t.asset_id
+WHERE b.asset_id <> t.asset_id;
 
 CREATE OR REPLACE VIEW catalog.raw_assets AS
 SELECT m.snapshot_date, m.portal, m.asset_id, v.record,

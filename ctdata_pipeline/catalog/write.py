@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 
+from ctdata_pipeline.catalog import identity
 from ctdata_pipeline.catalog.guard import (
     HARVEST_OVERRIDE,
     StoredCounts,
@@ -41,6 +42,7 @@ class SnapshotWritten:
     previous_in_scope: int | None
     report: NormalizeReport
     shrink_guard: str  # what the guard compared, and its verdict
+    rekeyed: str | None = None  # the night's identifier changes in words (identity.py)
 
 
 def store_records(
@@ -157,6 +159,7 @@ def write_snapshot(
         previous_in_scope=previous.datasets_in_scope if previous else None,
         report=report,
         shrink_guard=shrink_guard,
+        rekeyed=identity.rekeyed_summary(conn, portal.name, snapshot_date),
     )
 
 
@@ -227,6 +230,9 @@ def _replace_night(
         ],
     )
     add_night(conn, portal.name, summary.snapshot_date, out_of_order=out_of_order)
+    # A new id tonight may be a dataset whose id changed form (identity.py): match it, and the
+    # night after, whose previous snapshot this may be.
+    identity.night_written(conn, portal.name, summary.snapshot_date)
     drop_unused_versions(conn, portal.name)
     return new_versions
 

@@ -28,6 +28,8 @@ from ctdata_pipeline.metrics.definitions import (
     GV1_MAX_PERIOD_DAYS,
     GV1_MIN_CHANGES,
     GV1_WINDOW_DAYS,
+    KNOWN_LICENSE_MAX_CHARS,
+    KNOWN_LICENSE_PATTERN,
     MACHINE_READABLE_FORMATS,
     METRIC_VERSION,
     METRICS_BY_ID,
@@ -42,6 +44,7 @@ from ctdata_pipeline.metrics.definitions import (
     SOCRATA_CUSTOM_FILL_FIELDS,
     SOCRATA_FILL_FIELDS,
     SUBSTANTIVE_DESCRIPTION_CHARS,
+    VALID_RATE_FIELDS,
 )
 from ctdata_pipeline.portals import Portal
 from ctdata_pipeline.warehouse import first_row, run_sql, scalar, sql, transaction
@@ -133,6 +136,10 @@ def compute_night(
         "metric_version": METRIC_VERSION,
         "window_days": FR6_WINDOW_DAYS,
         "fill_fields": fill_fields(portal),
+        # MD-3 valid_rate: the portal's fields that have a form, and what a licence name is
+        "valid_fields": [f for f in fill_fields(portal) if f in VALID_RATE_FIELDS],
+        "known_license": KNOWN_LICENSE_PATTERN,
+        "known_license_chars": KNOWN_LICENSE_MAX_CHARS,
         "history_sufficient": history_nights >= FR6_MIN_NIGHTS,
         "history_note": f"insufficient history: {history_nights} of {FR6_MIN_NIGHTS} nights",
         **alias_parameters(aliases or {}),

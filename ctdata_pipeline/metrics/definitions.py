@@ -28,6 +28,27 @@ OPEN_LICENSE_PATTERN = (
 )
 NOT_OPEN_LICENSE_PATTERN = r"non-?commercial|no-?deriv|\bby-nc|\bby-nd|\bnc\b|\bnd\b"
 
+# MD-3 valid_rate:<field>: the standard fields that have a form (DCAT-US names; Socrata's
+# contact_email and license are the same two forms).
+VALID_RATE_FIELDS = (
+    "contactPoint.hasEmail",  # a mailto: address
+    "modified",  # an ISO 8601 date or date-time
+    "accessLevel",  # public, restricted public or non-public
+    "license",  # a URL or a known licence name
+    "contact_email",  # an e-mail address (mailto: or bare)
+)
+# A licence named by its name: the families a catalog names (Creative Commons, the Open Data
+# Commons, the open government licences, public domain, the common software licences). Matched
+# on a value of at most KNOWN_LICENSE_MAX_CHARS characters: a name, not a paragraph of terms
+# that happens to mention one (Hub feeds put their disclaimers there).
+KNOWN_LICENSE_PATTERN = (
+    r"creative ?commons|\bcc[- ]?(0|zero|by)\b|\bcc[- ]by|public ?domain|\bpddl\b|\bodbl\b|"
+    r"\bodc[- ]by\b|open data ?commons|open database licen|open government licen|\bogl\b|"
+    r"\bmit licen|apache licen|\bgnu\b|\bgpl\b|\bbsd\b|etalab|licence ouverte|"
+    r"data licen[cs]e germany|\bdl-de\b|norwegian licen|\bnlod\b"
+)
+KNOWN_LICENSE_MAX_CHARS = 100
+
 # MD-4: EU MQA's band boundaries, as shares of 100.
 SCORE_BANDS = (("excellent", 86.7), ("good", 54.6), ("sufficient", 29.9), ("bad", 0.0))
 
@@ -114,11 +135,13 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "INV-2",
-        ("datasets_added", "datasets_removed", "datasets_renamed"),
+        ("datasets_added", "datasets_removed", "datasets_renamed", "datasets_rekeyed"),
         "Datasets added, removed and renamed",
         "inventory",
-        "In-scope dataset ids present tonight and not in the portal's previous snapshot (added), "
-        "the reverse (removed), and ids in both whose title changed (renamed). Empty on a "
+        "In-scope datasets present tonight and not in the portal's previous snapshot (added), "
+        "the reverse (removed), and datasets in both whose title changed (renamed). A dataset "
+        "whose identifier changed form (matched by its ArcGIS REST layer URL, its Hub item id, "
+        "or its title and publisher) is rekeyed, neither added nor removed. Empty on a "
         "portal's first snapshot.",
         "datasets changed",
         "none (a count)",
@@ -440,6 +463,7 @@ LABELS = {
     "datasets_added": "Datasets added",
     "datasets_removed": "Datasets removed",
     "datasets_renamed": "Datasets renamed",
+    "datasets_rekeyed": "Datasets rekeyed (a new id, the same dataset)",
     "pct_missing_metadata": "Datasets missing metadata",
     "pct_meets_ct_standard": "Datasets meeting CT's metadata standard",
     "mean_metadata_score": "Mean metadata score",

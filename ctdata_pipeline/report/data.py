@@ -186,7 +186,8 @@ def _fill(conn: duckdb.DuckDBPyConnection, portal: PortalNight, night: date) -> 
         portal.series.setdefault(metric, []).append((snapshot_date, value))
     portal.changes = _records(
         conn,
-        "SELECT change, asset_id, title, agency, previous_title FROM board.catalog_changes "
+        "SELECT change, asset_id, title, agency, previous_title, previous_asset_id "
+        "FROM board.catalog_changes "
         "WHERE portal = ? AND snapshot_date = ? ORDER BY change, title",
         [portal.name, night],
     )

@@ -227,7 +227,7 @@ def _cards(portal: PortalNight, anchor: str, targets: dict[str, Target]) -> list
     full = values.get("pct_full_data_dictionary")
     changes = [
         f"{format_count(values[name].value)} {name.removeprefix('datasets_')}"
-        for name in ("datasets_added", "datasets_removed", "datasets_renamed")
+        for name in ("datasets_added", "datasets_removed", "datasets_renamed", "datasets_rekeyed")
         if name in values and values[name].value is not None
     ]
     inventory = [

@@ -65,10 +65,11 @@ CREATE TABLE IF NOT EXISTS board.catalog_changes (
     snapshot_date DATE NOT NULL,
     portal VARCHAR NOT NULL,
     asset_id VARCHAR NOT NULL,
-    change VARCHAR NOT NULL,              -- 'added' | 'removed' | 'renamed'
+    change VARCHAR NOT NULL,              -- 'added' | 'removed' | 'renamed' | 'rekeyed'
     title VARCHAR,
     agency VARCHAR,
     previous_title VARCHAR,
     previous_date DATE NOT NULL,
-    agency_as_published VARCHAR           -- the agency as the catalog names it (agency: canonical)
+    agency_as_published VARCHAR,          -- the agency as the catalog names it (agency: canonical)
+    previous_asset_id VARCHAR             -- rekeyed (and renamed then): the id it had before
 );

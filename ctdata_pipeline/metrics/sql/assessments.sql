@@ -2,10 +2,21 @@
 -- metrics (shared/spec/metrics.md, version 1). FR-6's columns are filled by cadence.sql. The
 -- agency is the canonical name of the portal file's agency_aliases: (metrics/agencies.py).
 CREATE OR REPLACE TEMP TABLE night_datasets AS
-WITH night AS (
-    SELECT a.*, s.kind
+WITH dcat_modified AS (
+    -- MD-3: DCAT's `modified` as written (the catalog keeps it parsed, NULL when unparseable),
+    -- empty by the v1 convention (blank, or only a template leftover such as {{modified}})
+    SELECT asset_id,
+        nullif(trim(regexp_replace(json_extract_string(record, '$.modified'),
+                                   '\{\{[^{}]*\}\}', '', 'g')), '') AS modified_text
+    FROM catalog.raw_assets
+    WHERE $kind = 'dcat' AND snapshot_date = $snapshot_date AND portal = $portal
+),
+
+night AS (
+    SELECT a.*, s.kind, m.modified_text
     FROM catalog.assets AS a
     JOIN catalog.snapshots AS s USING (snapshot_date, portal)
+    LEFT JOIN dcat_modified AS m USING (asset_id)
     WHERE a.snapshot_date = $snapshot_date AND a.portal = $portal AND a.in_scope
 ),
 
@@ -25,6 +36,20 @@ checked AS (
             AS has_email_mailto,
         coalesce(access_level IN ('public', 'restricted public', 'non-public'), false)
             AS access_level_valid,
+        -- MD-3 valid_rate: modified an ISO 8601 date or date-time (a real one), license a URL
+        -- or a known licence name
+        coalesce(
+            regexp_full_match(modified_text,
+                '\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?')
+            AND try_cast(left(modified_text, 10) AS DATE) IS NOT NULL,
+            false
+        ) AS modified_valid,
+        coalesce(
+            regexp_full_match(license, 'https?://\S+')
+            OR (length(license) <= $known_license_chars
+                AND regexp_matches(lower(license), $known_license)),
+            false
+        ) AS license_valid,
         -- MD-6: at least 100 characters, not the title again, not a placeholder
         coalesce(
             length(description_text) >= $substantive_chars
@@ -111,7 +136,7 @@ assessed AS (
             ], lambda field: field IS NOT NULL)
             ELSE list_concat(dcat_required_missing, if(license IS NULL, ['license'], []))
         END AS md2_missing,
-        -- MD-3: standard fields that are filled
+        -- MD-3 fill_rate: standard fields that are not empty, whatever their form
         CASE kind
             WHEN 'socrata' THEN list_filter([
                 CASE WHEN title IS NOT NULL THEN 'title' END,
@@ -124,25 +149,38 @@ assessed AS (
                 CASE WHEN geographic_unit IS NOT NULL THEN 'geographic_unit' END,
                 CASE WHEN temporal_coverage IS NOT NULL THEN 'temporal_coverage' END,
                 CASE WHEN row_label IS NOT NULL THEN 'row_label' END,
-                CASE WHEN contact_valid THEN 'contact_email' END,
+                CASE WHEN contact_email IS NOT NULL THEN 'contact_email' END,
                 CASE WHEN source_link IS NOT NULL THEN 'source_link' END
             ], lambda field: field IS NOT NULL)
             ELSE list_filter([
                 CASE WHEN title IS NOT NULL THEN 'title' END,
                 CASE WHEN description_text IS NOT NULL THEN 'description' END,
                 CASE WHEN len(tags) > 0 THEN 'keyword' END,
-                CASE WHEN data_updated_at IS NOT NULL THEN 'modified' END,
+                CASE WHEN modified_text IS NOT NULL THEN 'modified' END,
                 CASE WHEN agency IS NOT NULL THEN 'publisher.name' END,
                 CASE WHEN contact_name IS NOT NULL THEN 'contactPoint.fn' END,
-                CASE WHEN has_email_mailto THEN 'contactPoint.hasEmail' END,
+                CASE WHEN contact_email IS NOT NULL THEN 'contactPoint.hasEmail' END,
                 CASE WHEN identifier IS NOT NULL THEN 'identifier' END,
-                CASE WHEN access_level_valid THEN 'accessLevel' END,
+                CASE WHEN access_level IS NOT NULL THEN 'accessLevel' END,
                 CASE WHEN license IS NOT NULL THEN 'license' END,
                 CASE WHEN update_frequency_raw IS NOT NULL THEN 'accrualPeriodicity' END,
                 CASE WHEN geographic_unit IS NOT NULL THEN 'spatial' END,
                 CASE WHEN temporal_coverage IS NOT NULL THEN 'temporal' END
             ], lambda field: field IS NOT NULL)
         END AS filled_fields,
+        -- MD-3 valid_rate: the fields with a form whose value is also well-formed
+        CASE kind
+            WHEN 'socrata' THEN list_filter([
+                CASE WHEN license_valid THEN 'license' END,
+                CASE WHEN contact_valid THEN 'contact_email' END
+            ], lambda field: field IS NOT NULL)
+            ELSE list_filter([
+                CASE WHEN has_email_mailto THEN 'contactPoint.hasEmail' END,
+                CASE WHEN modified_valid THEN 'modified' END,
+                CASE WHEN access_level_valid THEN 'accessLevel' END,
+                CASE WHEN license_valid THEN 'license' END
+            ], lambda field: field IS NOT NULL)
+        END AS valid_fields,
         -- MD-4 findability (35)
         CASE WHEN len(tags) > 0 THEN 10 ELSE 0 END
             + CASE WHEN kind = 'socrata' AND coalesce(list_contains($ct_categories, category), false)
@@ -193,6 +231,7 @@ SELECT
     md1_missing,
     md2_missing,
     filled_fields,
+    valid_fields,
     description_substantive,
     license_present,
     license_open,

@@ -24,15 +24,16 @@ FROM night_assets
 GROUP BY GROUPING SETS ((asset_type), (asset_type, agency))
 
 UNION ALL
--- INV-2 datasets_added, datasets_removed, datasets_renamed: in-scope ids against the portal's
--- previous snapshot
+-- INV-2 datasets_added, datasets_removed, datasets_renamed, datasets_rekeyed: in-scope datasets
+-- against the portal's previous snapshot; a dataset whose id changed form is rekeyed
+-- (catalog.changes), neither added nor removed
 SELECT spine.agency, 'INV-2', 'datasets_' || spine.change,
        if($has_previous, count(changed.asset_id), NULL), NULL,
        if($has_previous, count(changed.asset_id), NULL), 'count',
        if($has_previous, NULL, 'first snapshot of this portal: nothing to compare with')
 FROM (
     SELECT change, agency
-    FROM unnest(['added', 'removed', 'renamed']) AS kinds(change)
+    FROM unnest(['added', 'removed', 'renamed', 'rekeyed']) AS kinds(change)
     CROSS JOIN (SELECT NULL AS agency UNION ALL SELECT agency FROM agencies)
 ) AS spine
 LEFT JOIN night_changes AS changed
@@ -56,12 +57,24 @@ FROM night_datasets
 GROUP BY GROUPING SETS ((), (agency))
 
 UNION ALL
--- MD-3 fill_rate:<field>: in-scope datasets with the field filled ÷ in-scope datasets
+-- MD-3 fill_rate:<field>: in-scope datasets with the field not empty, whatever its form ÷
+-- in-scope datasets
 SELECT agency, 'MD-3', 'fill_rate:' || field,
        count(*) FILTER (WHERE list_contains(filled_fields, field)), count(*),
        pct(count(*) FILTER (WHERE list_contains(filled_fields, field)), count(*)), 'percent', NULL
 FROM night_datasets
 CROSS JOIN unnest($fill_fields) AS fields(field)
+GROUP BY GROUPING SETS ((field), (field, agency))
+
+UNION ALL
+-- MD-3 valid_rate:<field>: in-scope datasets whose field is also well-formed (the fields with a
+-- form: hasEmail a mailto: address, modified ISO 8601, accessLevel one of three, license a URL
+-- or a known name) ÷ in-scope datasets
+SELECT agency, 'MD-3', 'valid_rate:' || field,
+       count(*) FILTER (WHERE list_contains(valid_fields, field)), count(*),
+       pct(count(*) FILTER (WHERE list_contains(valid_fields, field)), count(*)), 'percent', NULL
+FROM night_datasets
+CROSS JOIN unnest($valid_fields) AS fields(field)
 GROUP BY GROUPING SETS ((field), (field, agency))
 
 UNION ALL

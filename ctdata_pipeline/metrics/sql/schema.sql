@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS metrics.datasets (
     cadence_flag VARCHAR,              -- FR-6
     observed_interval_days DOUBLE,
     metric_version INTEGER NOT NULL,
-    agency_as_published VARCHAR        -- the agency as the catalog names it (agency: canonical)
+    agency_as_published VARCHAR,       -- the agency as the catalog names it (agency: canonical)
+    valid_fields VARCHAR[]             -- MD-3 fields with a form whose value is well-formed
 );
 
 -- AC-2 and GV-1 per in-scope dataset (practice.sql): formats found, and what the portal's own
