@@ -596,16 +596,24 @@ def _print_headlines(
     for portal in portals:
         nights = sorted({night for (name, _, night) in values if name == portal and night < last})
         previous = nights[-1] if nights else None
+        # A probe headline is printed once measured (FR-5 never is on a DCAT feed).
         probed = [
             headline
             for headline in PROBED_HEADLINES
-            if any(name == portal and m == headline[1] for name, m, _ in values)
+            if any(
+                name == portal and m == headline[1] and value is not None
+                for (name, m, _), value in values.items()
+            )
         ]
         for metric_id, metric, label in HEADLINES + tuple(probed):
             # A probe figure's first value is its first probed night's, not the story's first.
             since = first
             if (metric_id, metric, label) in PROBED_HEADLINES:
-                since = min(n for name, m, n in values if name == portal and m == metric)
+                since = min(
+                    n
+                    for (name, m, n), value in values.items()
+                    if name == portal and m == metric and value is not None
+                )
             before, after = values.get((portal, metric, since)), values.get((portal, metric, last))
             click.echo(
                 f"  {portal:<22} {metric_id:<5} {label:<20} {_percent(before):>7} -> "

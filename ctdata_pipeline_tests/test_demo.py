@@ -2,6 +2,9 @@
 changing night by night the way a portal does."""
 
 import re
+import socket
+import struct
+import threading
 from collections import Counter
 from datetime import date, timedelta
 from urllib.parse import urlsplit
@@ -359,3 +362,25 @@ def test_the_demo_portal_file_probes_quickly():
         assert portal.probes.probe_interval_days == 2
         assert portal.probes.min_interval_seconds == 0.02
         assert portal.probes.timeout_seconds == 1.5
+
+
+def test_a_client_resetting_its_connection_prints_nothing(portals, capfd):
+    """A probe that times out drops its kept-alive connection: the server says nothing."""
+    host, port = urlsplit(portals.hosts["slow"].base_url).netloc.split(":")
+    before = threading.active_count()
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(b"GET /robots.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert connection.recv(4096).startswith(b"HTTP/1.1 404")
+        # Close with a reset (SO_LINGER 0) while the server waits for the next request.
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    # The connection's handler thread ends once it has read the reset.
+    threading.Event().wait(0.05)
+    for _ in range(100):
+        if threading.active_count() <= before:
+            break
+        threading.Event().wait(0.05)
+    assert threading.active_count() <= before
+    assert "Traceback" not in capfd.readouterr().err
+    assert (
+        requests.get(portals.hosts["slow"].base_url + "/robots.txt", timeout=5).status_code == 404
+    )

@@ -94,6 +94,7 @@ def _night(conn: duckdb.DuckDBPyConnection, night: date, probed: bool) -> None:
     _metric(conn, night, HUB, None, "FR-2", "pct_stale_by_data_date", 5, 10)
     _metric(conn, night, HUB, None, "FR-8", "layer_date_coverage", 9, 12)
     _metric(conn, night, HUB, None, "FR-8", "pct_modified_after_data_edit", 4, 9)
+    _metric(conn, night, HUB, None, "FR-5", "pct_silently_stale", 0, 0)  # not on a DCAT feed
     _metric(conn, night, HUB, None, "AC-1", "pct_datasets_with_broken_link", 0, 12)
     _metric(conn, night, HUB, None, "AC-1", "pct_links_ok", 30, 30)
     conn.execute(PROBE_DDL)

@@ -187,6 +187,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return  # keep test and demo output quiet
 
+    def handle(self) -> None:
+        # A client that gives up (a probe's timeout) resets its kept-alive connection while the
+        # server waits for its next request: nothing to answer, nothing to print.
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            super().handle()
+
     def do_GET(self) -> None:
         self._serve("GET")
 
