@@ -21,7 +21,6 @@ HEADLINES = (
     ("pct_stale", "Stale datasets (FR-2)"),
     ("pct_freshness_unknown", "Freshness unknown (FR-3)"),
     ("pct_silently_stale", "Silently stale datasets (FR-5)"),
-    ("pct_stale_by_data_date", "Stale by the data's own date (FR-8)"),
     ("pct_datasets_with_broken_link", "Datasets with a broken link (AC-1)"),
     ("pct_meets_ct_standard", "Meeting CT's metadata standard (MD-2)"),
     ("column_doc_coverage", "Columns documented (MD-5)"),
