@@ -584,6 +584,11 @@ HEADLINES = (
     ("FR-2", "pct_stale", "stale"),
     ("FR-3", "pct_freshness_unknown", "freshness unknown"),
 )
+# The probe headlines (metrics v2), printed for a portal only once its probes have measured them.
+PROBED_HEADLINES = (
+    ("FR-5", "pct_silently_stale", "silently stale"),
+    ("AC-1", "pct_datasets_with_broken_link", "broken link"),
+)
 
 
 def _print_headlines(
@@ -606,18 +611,40 @@ def _print_headlines(
                 WHERE agency IS NULL AND snapshot_date BETWEEN ? AND ?
                   AND portal IN (SELECT unnest(?)) AND metric IN (SELECT unnest(?))
                 """,
-                [first, last, portals, [metric for _, metric, _ in HEADLINES]],
+                [
+                    first,
+                    last,
+                    portals,
+                    [metric for _, metric, _ in HEADLINES + PROBED_HEADLINES],
+                ],
             ).fetchall()
         }
     click.echo(f"\nheadline (% of in-scope datasets)   {first} -> {last}")
     for portal in portals:
         nights = sorted({night for (name, _, night) in values if name == portal and night < last})
         previous = nights[-1] if nights else None
-        for metric_id, metric, label in HEADLINES:
-            before, after = values.get((portal, metric, first)), values.get((portal, metric, last))
+        # A probe headline is printed once measured (FR-5 never is on a DCAT feed).
+        probed = [
+            headline
+            for headline in PROBED_HEADLINES
+            if any(
+                name == portal and m == headline[1] and value is not None
+                for (name, m, _), value in values.items()
+            )
+        ]
+        for metric_id, metric, label in HEADLINES + tuple(probed):
+            # A probe figure's first value is its first probed night's, not the story's first.
+            since = first
+            if (metric_id, metric, label) in PROBED_HEADLINES:
+                since = min(
+                    n
+                    for (name, m, n), value in values.items()
+                    if name == portal and m == metric and value is not None
+                )
+            before, after = values.get((portal, metric, since)), values.get((portal, metric, last))
             click.echo(
                 f"  {portal:<22} {metric_id:<5} {label:<20} {_percent(before):>7} -> "
-                f"{_percent(after):>7}"
+                f"{_percent(after):>7}" + (f"  (first probed {since})" if since != first else "")
             )
             if target := targets.get(metric_id):
                 moved = movement(

@@ -67,12 +67,13 @@ def sections(page) -> list[dict]:
             const list = key => {
                 const h = s.querySelector('#' + s.id + '-' + key);
                 const t = s.querySelector('#' + s.id + '-' + {missing: 'md1', short: 'md2',
-                    stale: 'stale'}[key] + '-table');
+                    stale: 'stale', silent: 'silent', broken: 'broken'}[key] + '-table');
                 return {heading: h ? h.textContent : null,
                         rows: t ? t.tBodies[0].rows.length : 0};
             };
             return {title: s.querySelector('h2').textContent,
-                    md1: list('missing'), md2: list('short'), stale: list('stale')};
+                    md1: list('missing'), md2: list('short'), stale: list('stale'),
+                    silent: list('silent'), broken: list('broken')};
         })""",
     )
 
@@ -254,7 +255,8 @@ def test_an_agency_page_counts_its_rows_in_the_board_tables(demo_run, browser):
     assert links and all(link.startswith(("http://", "https://")) for link in links)
     with (folder / f"{slug}.csv").open(encoding="utf-8", newline="") as handle:
         written = list(csv.DictReader(handle))
-    assert len(written) == sum(s[k]["rows"] for s in found for k in ("md1", "md2", "stale"))
+    lists = ("md1", "md2", "stale", "silent", "broken")  # with the probe lists (metrics v2)
+    assert len(written) == sum(s[k]["rows"] for s in found for k in lists)
     assert all(row["what_to_fix"] for row in written)
     assert {row["portal"] for row in written} == {
         s["title"].removeprefix(f"{BOTH_PORTALS} on ") for s in found

@@ -2,14 +2,22 @@
 changing night by night the way a portal does."""
 
 import re
+import socket
+import struct
+import threading
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
+from urllib.parse import urlsplit
 
+import pytest
 import requests
+from requests.adapters import HTTPAdapter
+from sodapy import Socrata
 
-from ctdata_pipeline.demo.generator import DemoStory, HubDemoFeed, SocrataDemoCatalog
+from ctdata_pipeline.demo.generator import DATE_TYPE, DemoStory, HubDemoFeed, SocrataDemoCatalog
 from ctdata_pipeline.demo.portals import DEMO_HUB, DEMO_SOCRATA, DemoPortals, demo_portal_file
 from ctdata_pipeline.demo.vocabulary import CATEGORIES
+from ctdata_pipeline.harvest.asof import AS_OF_HEADER
 from ctdata_pipeline.partitions import night_instant
 from ctdata_pipeline_tests.support import load_realdata, normalized_rows
 
@@ -164,3 +172,215 @@ def test_the_demo_servers_answer_like_the_discovery_api():
         assert portals.portal_file().names == [DEMO_SOCRATA, DEMO_HUB]
     finally:
         portals.stop()
+
+
+# --- what the metrics v2 probes find on the demo portals ----------------------------------------
+
+
+def _as_of(instant):
+    return {AS_OF_HEADER: instant.isoformat()}
+
+
+def _soql(portals, dataset_id, columns, instant):
+    """sodapy's `get`, as the content-date probe asks it, against the demo Socrata portal."""
+    client = Socrata(
+        urlsplit(portals.socrata.base_url).netloc,
+        None,
+        session_adapter={"prefix": "http://", "adapter": HTTPAdapter()},
+        timeout=10,
+    )
+    client.session.headers.update(_as_of(instant))
+    select = ", ".join(f"max(`{column}`) AS max_{i}" for i, column in enumerate(columns))
+    return client.get(dataset_id, select=select)
+
+
+def _date_columns(asset):
+    return [c[1] for c in asset.columns if c[2] == DATE_TYPE]
+
+
+@pytest.fixture(scope="module")
+def portals():
+    running = DemoPortals(STORY).start()
+    yield running
+    running.stop()
+
+
+def test_a_quarter_of_the_datasets_have_date_columns_some_silently_stale(portals):
+    catalog = portals.socrata_catalog
+    records = {r["resource"]["id"]: r for r in catalog.records(LAST)}
+    rows = in_scope_rows(records.values())
+    dated = [row for row in rows if catalog.by_id[row["asset_id"]].content is not None]
+    # The others' date-like columns are text, as on many portals (and the probes stay quick).
+    assert 0.15 < len(dated) / len(rows) < 0.35
+    assert all(
+        DATE_TYPE in records[row["asset_id"]]["resource"]["columns_datatype"] for row in dated
+    )
+    silent = [row for row in dated if catalog.by_id[row["asset_id"]].content.frozen]
+    assert len(silent) >= 5
+    for row in silent:
+        asset = catalog.by_id[row["asset_id"]]
+        period = asset.updates.period_days
+        newest = catalog.content_maxima(asset, LAST)[_date_columns(asset)[0]]
+        # The upload is on time (FR-1 fresh or due) but the rows are over 3 periods old.
+        assert (LAST - row["data_updated_at"]).total_seconds() / 86400 <= period
+        assert (LAST - newest).total_seconds() / 86400 > 3 * period
+
+
+def test_soql_answers_the_newest_dates_as_of_the_night_asked(portals):
+    catalog = portals.socrata_catalog
+    dated = [a for a in catalog.assets if a.content and a.alive(FIRST) and a.type == "dataset"]
+    ordinary = next(
+        a
+        for a in dated
+        if not (a.content.frozen or a.content.all_null)
+        and a.content.future_column is None
+        and a.content.unknown_column is None
+        and a.updates.last_update(FIRST, a.created) != a.updates.last_update(LAST, a.created)
+    )
+    columns = _date_columns(ordinary)
+    first, last = (_soql(portals, ordinary.id, columns, when)[0] for when in (FIRST, LAST))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT00:00:00\.000", last["max_0"])  # floating
+    assert first["max_0"] < last["max_0"]  # the rows moved on with the data update
+    expected = catalog.content_maxima(ordinary, LAST)[columns[0]]
+    assert last["max_0"] == f"{expected:%Y-%m-%d}T00:00:00.000"
+
+    empty = next(a for a in dated if a.content.all_null)
+    assert _soql(portals, empty.id, _date_columns(empty), LAST) == [{}]  # nulls left out
+    expiring = next(a for a in dated if a.content.future_column)
+    row = _soql(portals, expiring.id, _date_columns(expiring), LAST)[0]
+    assert row[f"max_{len(_date_columns(expiring)) - 1}"] > f"{LAST:%Y-%m-%d}"
+    renamed = next(a for a in dated if a.content.unknown_column)
+    with pytest.raises(requests.HTTPError) as refused:
+        _soql(portals, renamed.id, _date_columns(renamed), LAST)
+    assert refused.value.response.status_code == 400
+    assert "No such column" in refused.value.response.json()["message"]
+
+
+def test_hub_layers_answer_their_edit_dates_and_modified_is_often_a_metadata_date(portals):
+    feed = portals.hub_feed
+    living = [layer for layer in feed.layers if layer.alive(LAST)]
+    answers = {}
+    for layer in living:
+        reply = requests.get(
+            feed.layer_url(layer), params={"f": "json"}, headers=_as_of(LAST), timeout=10
+        )
+        assert reply.status_code == 200
+        answers[layer.edits] = (layer, reply.json())
+    layer, both = answers["both"]
+    assert both["editingInfo"]["dataLastEditDate"] == int(layer.data_edit(LAST).timestamp() * 1000)
+    assert both["editingInfo"]["lastEditDate"] >= both["editingInfo"]["dataLastEditDate"]
+    assert set(answers["last_only"][1]["editingInfo"]) == {"lastEditDate"}
+    assert "editingInfo" not in answers["neither"][1]
+    assert "error" in answers["error"][1]  # an error, with HTTP 200
+    later = [
+        layer
+        for layer in living
+        if (layer.modified(LAST) - layer.data_edit(LAST)).total_seconds() > 86400
+    ]
+    assert 0.1 < len(later) / len(living) < 0.6
+    distributions = [d["accessURL"] for d in feed.feed(LAST)["dataset"][0]["distribution"]]
+    assert any(re.search(r"/FeatureServer/\d+$", url) for url in distributions)
+
+
+def test_links_answer_move_vanish_time_out_and_refuse_head(portals):
+    catalog, feed = portals.socrata_catalog, portals.hub_feed
+    outcomes = Counter()
+    for asset in catalog.assets:
+        if asset.attribution_link is None or not asset.alive(LAST):
+            continue
+        url = catalog.hosts.url(*asset.attribution_link)
+        kind = catalog.links[asset.attribution_link].kind
+        try:
+            head = requests.head(url, headers=_as_of(LAST), timeout=1.0, allow_redirects=True)
+        except requests.RequestException as error:
+            outcomes[(kind, type(error).__name__)] += 1
+            continue
+        outcomes[(kind, head.status_code)] += 1
+        if head.status_code == 405:
+            assert requests.get(url, headers=_as_of(LAST), timeout=5).status_code == 200
+    assert outcomes[("ok", 200)] > 50
+    assert outcomes[("moved", 200)] == 6  # 301 to the new address, which answers
+    assert outcomes[("loop", "TooManyRedirects")] == 1
+    assert outcomes[("gone", 404)] == 5
+    assert outcomes[("no_head", 405)] == 4
+    assert outcomes[("slow", "ReadTimeout")] == 2
+    assert outcomes[("ok", "ConnectionError")] == 1  # the host that is down
+    robots = requests.get(catalog.hosts.url("robots", "/robots.txt"), timeout=5).text
+    assert "Disallow: /internal/" in robots
+    assert any(path.startswith("/internal/") for host, path in catalog.links if host == "robots")
+
+    def status(path, instant):
+        url = feed.hosts.url("downloads", path)
+        return requests.head(url, headers=_as_of(instant), timeout=5).status_code
+
+    plans = {plan.kind: path for (host, path), plan in feed.links.items()}
+    assert status(plans["gone"], FIRST) == status(plans["gone"], LAST) == 404
+    # Deleted on the second night: every later probe fails, so it is broken by the end.
+    assert (status(plans["gone_from"], FIRST), status(plans["gone_from"], LAST)) == (200, 410)
+    # Failing from the night before last only: one probe in two nights sees it, not two.
+    night_before = night_instant(STORY.night_dates()[-3])
+    assert (status(plans["failing_from"], night_before), status(plans["failing_from"], LAST)) == (
+        200,
+        500,
+    )
+    hosts = {urlsplit(url).netloc for url in dict(catalog.hosts.bases).values()}
+    assert len(hosts) == 10  # two portals and eight hosts, each its own politeness
+
+
+def test_hub_identifiers_change_form_one_night_and_keep_their_layer_urls(portals):
+    feed = portals.hub_feed
+    rekey = STORY.rekey_night
+    before = feed.feed(night_instant(rekey - timedelta(days=1)))["dataset"]
+    after = feed.feed(night_instant(rekey))["dataset"]
+
+    def by_layer(datasets):
+        return {
+            next(
+                d["accessURL"] for d in dataset["distribution"] if "FeatureServer" in d["accessURL"]
+            ): dataset["identifier"]
+            for dataset in datasets
+        }
+
+    old, new = by_layer(before), by_layer(after)
+    assert len(old) == len(before) and len(new) == len(after)  # one layer URL per dataset
+    common = set(old) & set(new)
+    assert len(common) > 200
+    changed = [url for url in common if old[url] != new[url]]
+    assert len(changed) > 0.8 * len(common)
+    for url in changed:
+        assert re.fullmatch(r"https://geodata\.ct\.gov/datasets/[0-9a-f]{32}_\d+", old[url])
+        assert re.fullmatch(r"https://geodata\.ct\.gov/datasets/[a-z]+::[a-z0-9-]+", new[url])
+    # The few identified by their ArcGIS Online item page keep it.
+    assert all("item.html?id=" in old[url] for url in common if old[url] == new[url])
+    assert len({d["identifier"] for d in after}) == len(after)
+    landing = requests.head(after[0]["landingPage"], timeout=5)
+    assert landing.status_code == 200
+
+
+def test_the_demo_portal_file_probes_quickly():
+    for portal in demo_portal_file().portals:
+        assert portal.probes.probe_interval_days == 2
+        assert portal.probes.min_interval_seconds == 0.02
+        assert portal.probes.timeout_seconds == 1.5
+
+
+def test_a_client_resetting_its_connection_prints_nothing(portals, capfd):
+    """A probe that times out drops its kept-alive connection: the server says nothing."""
+    host, port = urlsplit(portals.hosts["slow"].base_url).netloc.split(":")
+    before = threading.active_count()
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(b"GET /robots.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert connection.recv(4096).startswith(b"HTTP/1.1 404")
+        # Close with a reset (SO_LINGER 0) while the server waits for the next request.
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    # The connection's handler thread ends once it has read the reset.
+    threading.Event().wait(0.05)
+    for _ in range(100):
+        if threading.active_count() <= before:
+            break
+        threading.Event().wait(0.05)
+    assert threading.active_count() <= before
+    assert "Traceback" not in capfd.readouterr().err
+    assert (
+        requests.get(portals.hosts["slow"].base_url + "/robots.txt", timeout=5).status_code == 404
+    )

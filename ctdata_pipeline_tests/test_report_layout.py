@@ -160,6 +160,12 @@ def test_times_are_local_with_utc_on_hover(demo_run, browser):
 
 def test_the_page_names_the_portals_public_site_never_an_api(demo_run, browser):
     html = demo_report(demo_run).read_text(encoding="utf-8")
+    # The work lists link each dataset and show each broken link as the catalog publishes it:
+    # data, not the portal's address (the demo's Hub pages and links are on loopback hosts,
+    # so that its probes never leave the machine). Everything else names no API.
+    html = re.sub(
+        r'<table id="portal-\d+-[a-z0-9]+-table" class="work".*?</table>', "", html, flags=re.S
+    )
     for engineering in ("127.0.0.1", "localhost", "/api/"):
         assert engineering not in html
     page = open_page(browser, demo_report(demo_run))

@@ -3,7 +3,14 @@ ArcGIS Hub DCAT-US feed, each answerable "as of" any instant.
 
 The catalogs follow a story over the demo's nights (DemoStory): datasets are added, removed and
 renamed, agencies fix missing metadata, data updates arrive on schedule, late, or stop
-arriving. The same seed and story always give the same catalogs, night for night."""
+arriving. The same seed and story always give the same catalogs, night for night.
+
+What the metrics v2 probes find is part of the story too (demo/answers.py serves it): a quarter
+of the Socrata datasets have date columns whose newest dates SoQL answers, some of them
+silently stale (re-uploaded on schedule with the same old rows); the Hub layers' edit dates,
+with `modified` often a metadata date; links that answer, move, vanish, time out or refuse HEAD;
+and one night Hub changes the form of every identifier. The new randomness has seeds of its
+own, so the v1 story is the same draw for draw."""
 
 from __future__ import annotations
 
@@ -24,6 +31,38 @@ DEMO_NIGHTS = 7  # a week: enough for trends, quick enough to run on a laptop in
 SOCRATA_DOMAIN = "data.ct.gov"
 HUB_SITE = "https://geodata.ct.gov"
 ID_CHARACTERS = "abcdefghijkmnpqrstuvwxyz23456789"
+DATE_TYPE = "Calendar date"  # columns_datatype of a date column in the Discovery API
+CONTENT_SHARE = 0.25  # datasets whose date columns are kept as dates (the others: text)
+UNSTARTED = "http://127.0.0.1:9"  # the discard port: a host before its server runs
+# The loopback hosts besides the two portals, each its own server (politeness is per host):
+#   services1, services2: ArcGIS REST layers; downloads: Hub's file downloads;
+#   sites: agencies' web sites; legacy: an old file server that refuses HEAD; slow: a site
+#   slower than any probe waits; robots: a site whose robots.txt disallows /internal/;
+#   down: a port nothing listens on.
+HOST_KEYS = ("services1", "services2", "downloads", "sites", "legacy", "slow", "robots", "down")
+
+
+@dataclass(frozen=True)
+class DemoHosts:
+    """Where each demo host answers: key ("hub", "socrata" or a HOST_KEYS key) -> base URL."""
+
+    bases: tuple[tuple[str, str], ...] = ()
+
+    def url(self, key: str, path: str) -> str:
+        return dict(self.bases).get(key, UNSTARTED) + path
+
+
+@dataclass(frozen=True)
+class LinkPlan:
+    """How a linked URL answers over the story (demo/answers.py serves it):
+    ok, gone (404), moved (301 to `to`), loop (302 to `to`, which points back), no_head (405 to
+    HEAD, 200 to GET), slow (answers after any probe's timeout), gone_from (200 until `since`,
+    410 after: a file deleted during the story), failing_from (500 from `since`: a server
+    fault the probes see once by the story's end)."""
+
+    kind: str
+    to: str = ""
+    since: datetime | None = None
 
 
 def agency_abbreviation(agency: str) -> str:
@@ -52,6 +91,15 @@ class DemoStory:
 
     def night_dates(self) -> list[date]:
         return [self.first_night + timedelta(days=offset) for offset in range(self.nights)]
+
+    @property
+    def rekey_night(self) -> date | None:
+        """The night Hub changes the form of its identifiers (two thirds through the story),
+        from `.../datasets/<itemId>_<layer>` to `.../datasets/<owner>::<slug>`, as ArcGIS Hub
+        did in 2022; None for a story too short to show a before and an after."""
+        if self.nights < 3:
+            return None
+        return self.night_dates()[self.nights * 2 // 3]
 
 
 def _weighted(rng: random.Random, choices: tuple[tuple[Any, int], ...]) -> Any:
@@ -117,9 +165,25 @@ class _Asset:
     fixes: list[tuple[datetime, str, Any]] = field(default_factory=list)
     no_data_timestamp: bool = False
     download_ratio: float = 0.1
+    content: _Content | None = None
+    attribution_link: tuple[str, str] | None = None  # (host key, path)
 
     def alive(self, instant: datetime) -> bool:
         return self.created <= instant and (self.removed is None or self.removed > instant)
+
+
+@dataclass
+class _Content:
+    """What a dataset's date columns hold: the newest row's date trails the data update by
+    `lag_days` (the other date columns' newest are older by `offsets_days`), unless the rows
+    stopped at `frozen` while the uploads went on (silently stale), or every date is empty."""
+
+    lag_days: float
+    offsets_days: tuple[float, ...]
+    frozen: datetime | None = None
+    all_null: bool = False
+    future_column: str | None = None  # an expiry date: its newest is in the future
+    unknown_column: str | None = None  # the catalog names it, the API does not: SoQL 400
 
 
 class SocrataDemoCatalog:
@@ -130,7 +194,10 @@ class SocrataDemoCatalog:
         self._rng = random.Random(f"socrata|{story.seed}")
         self._ids: set[str] = set()
         self.assets: list[_Asset] = []
+        self.hosts = DemoHosts()  # set by DemoPortals once its servers listen
+        self.links: dict[tuple[str, str], LinkPlan] = {}  # (host key, path) -> plan
         self._build()
+        self.by_id = {asset.id: asset for asset in self.assets}
 
     # --- building the base catalog and its story -------------------------------------------
 
@@ -172,6 +239,7 @@ class SocrataDemoCatalog:
                     self._other(kind, rng.choice(datasets), self._created_before(first))
                 )
         self._plan_story(datasets)
+        self._plan_probed_story(datasets)
 
     def _created_before(self, first: datetime) -> datetime:
         span = (first - timedelta(days=20) - EPOCH).total_seconds()
@@ -203,7 +271,7 @@ class SocrataDemoCatalog:
             )
         )
         columns = self._columns()
-        return _Asset(
+        asset = _Asset(
             id=self._new_id(),
             type="dataset",
             created=created,
@@ -224,6 +292,8 @@ class SocrataDemoCatalog:
             no_data_timestamp=rng.random() < 0.01,
             download_ratio=rng.uniform(0.02, 0.3),
         )
+        self._plan_content(asset)
+        return asset
 
     def _description(self, title: str, topic: str) -> str:
         rng = self._rng
@@ -382,6 +452,143 @@ class SocrataDemoCatalog:
                 value = [*asset.title.lower().split()[:2], "ct"]
             asset.fixes.append((when, defect, value))
 
+    # --- what the probes find (metrics v2) --------------------------------------------------
+
+    def _plan_content(self, asset: _Asset) -> None:
+        """Keep a quarter of the datasets' date columns as dates (each dataset its own seed, so
+        the catalog's other draws stay as they were); the rest become text, as many portals'
+        date-like columns are. Fewer date datasets also keep the demo's probes quick."""
+        rng = random.Random(f"content|{self.story.seed}|{asset.id}")
+        dates = [column for column in asset.columns if column[2] == DATE_TYPE]
+        if not dates:
+            return
+        if rng.random() >= CONTENT_SHARE:
+            asset.columns = [
+                (name, field_name, "Text", description.replace("(calendar date)", "(text)"))
+                if datatype == DATE_TYPE
+                else (name, field_name, datatype, description)
+                for name, field_name, datatype, description in asset.columns
+            ]
+            return
+        period = min(asset.updates.period_days, 365)
+        asset.content = _Content(
+            lag_days=rng.uniform(0, 0.5) * period,
+            offsets_days=tuple(rng.uniform(0, 120) for _ in dates[1:]),
+        )
+
+    def _plan_probed_story(self, datasets: list[_Asset]) -> None:
+        """Which in-scope datasets are silently stale, empty, future-dated or unqueryable, and
+        which publish an attribution link (and how each link answers)."""
+        rng = random.Random(f"probes|{self.story.seed}")
+        first = night_instant(self.story.first_night)
+        official = [
+            d
+            for d in datasets
+            if d.domain == SOCRATA_DOMAIN and d.provenance == "official" and not d.parent_ids
+        ]
+        dated = [d for d in official if d.content is not None]
+        regular = [
+            d
+            for d in dated
+            if d.frequency in words.PROMISED_DAYS
+            and d.updates.stop is None
+            and d.updates.period_days == words.PROMISED_DAYS[d.frequency]
+            and not d.no_data_timestamp
+        ]
+        # Silently stale: uploads arrive on schedule (FR-1 says fresh), the rows stopped long
+        # ago: the newest is 3.5 to 8 periods old on the first night (FR-5 counts over 3).
+        for asset in rng.sample(regular, k=min(len(regular), max(1, round(len(regular) * 0.2)))):
+            assert asset.content is not None
+            period = asset.updates.period_days
+            asset.content.frozen = first - timedelta(days=period * rng.uniform(3.5, 8))
+        plain = [d for d in dated if d.content is not None and d.content.frozen is None]
+        for asset in rng.sample(plain, k=min(len(plain), max(1, round(len(plain) * 0.05)))):
+            assert asset.content is not None
+            asset.content.all_null = True
+        plain = [d for d in plain if d.content is not None and not d.content.all_null]
+        several = [d for d in plain if d.content is not None and len(d.content.offsets_days) >= 1]
+        if len(several) >= 2:
+            expiring, unknown = rng.sample(several, k=2)
+            assert expiring.content is not None and unknown.content is not None
+            expiring.content.future_column = _date_fields(expiring)[-1]
+            unknown.content.unknown_column = _date_fields(unknown)[0]
+        self._plan_attribution_links(rng, official)
+
+    def _plan_attribution_links(self, rng: random.Random, official: list[_Asset]) -> None:
+        """A quarter of the attributed datasets link to their agency's site; a few links
+        move, loop, vanish, are slow, sit on an old server refusing HEAD, behind robots.txt,
+        or on a host that is down."""
+        linked = [d for d in official if d.attribution and rng.random() < 0.25]
+        for asset in linked:
+            path = f"/{agency_abbreviation(asset.agency or asset.owner).lower()}/data/{asset.id}"
+            self._link(asset, "sites", path, LinkPlan("ok"))
+        specials = rng.sample(linked, k=min(len(linked), 24))
+        for index, asset in enumerate(specials):
+            if index < 6:  # moved: 301 to the site's new address, which answers
+                new = f"/data/{asset.id}"
+                self.links[("sites", new)] = LinkPlan("ok")
+                self._link(asset, "sites", f"/old/{asset.id}", LinkPlan("moved", to=new))
+            elif index < 7:  # a redirect loop: too many redirects
+                self.links[("sites", f"/loop/{asset.id}/b")] = LinkPlan(
+                    "loop", to=f"/loop/{asset.id}/a"
+                )
+                self._link(
+                    asset,
+                    "sites",
+                    f"/loop/{asset.id}/a",
+                    LinkPlan("loop", to=f"/loop/{asset.id}/b"),
+                )
+            elif index < 12:  # gone: 404 every night, so broken once probed twice
+                self._link(asset, "sites", f"/retired/{asset.id}", LinkPlan("gone"))
+            elif index < 16:
+                self._link(asset, "legacy", f"/files/{asset.id}.aspx", LinkPlan("no_head"))
+            elif index < 18:
+                self._link(asset, "slow", f"/reports/{asset.id}", LinkPlan("slow"))
+            elif index < 21:  # robots.txt disallows /internal/: never fetched
+                self._link(asset, "robots", f"/internal/{asset.id}", LinkPlan("ok"))
+            elif index < 23:
+                self._link(asset, "robots", f"/public/{asset.id}", LinkPlan("ok"))
+            else:
+                self._link(asset, "down", f"/{asset.id}", LinkPlan("ok"))
+
+    def _link(self, asset: _Asset, host: str, path: str, plan: LinkPlan) -> None:
+        if asset.attribution_link is not None:
+            self.links.pop(asset.attribution_link, None)
+        asset.attribution_link = (host, path)
+        self.links[(host, path)] = plan
+
+    def content_maxima(self, asset: _Asset, instant: datetime) -> dict[str, datetime | None]:
+        """The newest value of each date column the API knows, as of `instant`."""
+        content = asset.content
+        if content is None:
+            return {}
+        fields = [f for f in _date_fields(asset) if f != content.unknown_column]
+        if content.all_null:
+            return dict.fromkeys(fields)
+        newest = content.frozen or asset.updates.last_update(instant, asset.created) - timedelta(
+            days=content.lag_days
+        )
+        maxima: dict[str, datetime | None] = {}
+        for index, field_name in enumerate(_date_fields(asset)):
+            if field_name == content.unknown_column:
+                continue
+            if field_name == content.future_column:
+                maxima[field_name] = instant + timedelta(days=400)
+            elif index == 0:
+                maxima[field_name] = newest
+            else:
+                maxima[field_name] = newest - timedelta(days=content.offsets_days[index - 1])
+        return maxima
+
+    def api_fields(self, asset: _Asset) -> set[str]:
+        """The field names SoQL knows for the dataset: the unknown column goes by another name
+        there (the catalog kept the column's old name)."""
+        fields = {c[1] for c in asset.columns}
+        if asset.content is not None and asset.content.unknown_column is not None:
+            fields.discard(asset.content.unknown_column)
+            fields.add(f"{asset.content.unknown_column}_new")
+        return fields
+
     # --- answering as of an instant ---------------------------------------------------------
 
     def _metadata_state(self, asset: _Asset, instant: datetime) -> dict[str, Any]:
@@ -438,7 +645,9 @@ class SocrataDemoCatalog:
                 "parent_fxf": list(asset.parent_ids),
                 "description": state["description"],
                 "attribution": asset.attribution,
-                "attribution_link": None,
+                "attribution_link": None
+                if asset.attribution_link is None
+                else self.hosts.url(*asset.attribution_link),
                 "contact_email": None,
                 "type": asset.type,
                 "updatedAt": _iso(max(data_updated, metadata_updated)),
@@ -483,6 +692,10 @@ class SocrataDemoCatalog:
         }
 
 
+def _date_fields(asset: _Asset) -> list[str]:
+    return [c[1] for c in asset.columns if c[2] == DATE_TYPE]
+
+
 def _scaled_count(rng: random.Random, count: int, scale: float) -> int:
     expected = count * scale
     whole = math.floor(expected)
@@ -509,9 +722,25 @@ class _Layer:
     template_title: bool
     template_modified: bool
     removed: datetime | None = None
+    topic: str = ""
+    service: str = ""  # the ArcGIS REST service the layer belongs to (one per item)
+    services_host: str = "services1"
+    slug: str = ""  # owner::slug, unique in the feed
+    # What the layer's ?f=json says: both edit dates, only lastEditDate, neither, or an error.
+    edits: str = "both"
+    metadata_edits: tuple[datetime, ...] = ()  # edits of the item's description, tags...
 
     def alive(self, instant: datetime) -> bool:
         return self.created <= instant and (self.removed is None or self.removed > instant)
+
+    def data_edit(self, instant: datetime) -> datetime:
+        """When the layer's data last changed, as of `instant` (dataLastEditDate)."""
+        return self.updates.last_update(instant, self.created)
+
+    def modified(self, instant: datetime) -> datetime:
+        """Hub's `modified`: the later of the data's edit and the item's metadata edits."""
+        edits = [when for when in self.metadata_edits if when <= instant]
+        return max([self.data_edit(instant), *edits])
 
 
 class HubDemoFeed:
@@ -523,6 +752,8 @@ class HubDemoFeed:
         self.story = story
         self._rng = random.Random(f"hub|{story.seed}")
         self.layers: list[_Layer] = []
+        self.hosts = DemoHosts()  # set by DemoPortals once its servers listen
+        self.links: dict[tuple[str, str], LinkPlan] = {}  # (host key, path) -> plan
         first = night_instant(story.first_night)
         for _ in range(round(130 * max(story.scale, 0.01))):
             self._item(EPOCH + timedelta(days=self._rng.uniform(300, (first - EPOCH).days - 20)))
@@ -533,6 +764,10 @@ class HubDemoFeed:
             if self._rng.random() < 0.15:
                 living = [layer for layer in self.layers if layer.alive(instant)]
                 self._rng.choice(living).removed = instant - timedelta(hours=3)
+        self._plan_probed()
+        self.rekey_instant = (
+            night_instant(story.rekey_night) - timedelta(hours=8) if story.rekey_night else None
+        )
 
     def _item(self, created: datetime) -> None:
         rng = self._rng
@@ -568,6 +803,7 @@ class HubDemoFeed:
                     template_email=rng.random() < 0.4,
                     template_title=rng.random() < 0.01,
                     template_modified=rng.random() < 0.01,
+                    topic=topic,
                 )
             )
 
@@ -609,6 +845,75 @@ class HubDemoFeed:
             )
         return plan
 
+    def _plan_probed(self) -> None:
+        """Services, unique slugs, what each layer's edit dates say, how often `modified` is a
+        metadata date, and how the downloads answer (a seed of their own: the v1 draws stay)."""
+        rng = random.Random(f"hub-probes|{self.story.seed}")
+        first = night_instant(self.story.first_night)
+        services: dict[str, str] = {}
+        taken: set[str] = set()
+        for layer in self.layers:
+            if layer.item_id not in services:
+                base = _slug(layer.topic).replace("-", "_") or "Layer"
+                name, suffix = base, 2
+                while name in services.values():
+                    name, suffix = f"{base}_{suffix}", suffix + 1
+                services[layer.item_id] = name
+            layer.service = services[layer.item_id]
+            layer.services_host = "services1" if int(layer.item_id[0], 16) < 8 else "services2"
+            owner = layer.publisher[1].split("_")[0]
+            base_slug = f"{owner}::{_slug(layer.title).lower()}"
+            slug, suffix = base_slug, 2
+            while slug in taken:
+                slug, suffix = f"{base_slug}-{suffix}", suffix + 1
+            taken.add(slug)
+            layer.slug = slug
+            # A third of the items have their description or tags edited after their data.
+            if rng.random() < 0.35:
+                edits = [first - timedelta(days=rng.uniform(2, 120))]
+                if rng.random() < 0.3:
+                    edits.append(first + timedelta(days=rng.uniform(0, self.story.nights)))
+                layer.metadata_edits = tuple(edits)
+            self.links[("downloads", self._download_path(layer))] = LinkPlan("ok")
+        living = [layer for layer in self.layers if layer.removed is None and layer.created < first]
+        picked = rng.sample(living, k=min(len(living), 13))
+        nights = self.story.night_dates()
+        for index, layer in enumerate(picked):
+            path = self._download_path(layer)
+            if index < 2:
+                layer.edits = "last_only"  # editor tracking keeps no data date
+            elif index < 4:
+                layer.edits = "neither"  # no editingInfo at all
+            elif index < 5:
+                layer.edits = "error"  # {"error": ...} with HTTP 200, as ArcGIS does
+            elif index < 10:
+                self.links[("downloads", path)] = LinkPlan("gone")
+            elif index < 11 and len(nights) > 1:  # deleted on the second night: broken by the end
+                self.links[("downloads", path)] = LinkPlan(
+                    "gone_from", since=night_instant(nights[1]) - timedelta(hours=12)
+                )
+            elif index < 12 and len(nights) > 1:  # fails from the night before last: failing
+                self.links[("downloads", path)] = LinkPlan(
+                    "failing_from", since=night_instant(nights[-2]) - timedelta(hours=12)
+                )
+
+    @staticmethod
+    def _download_path(layer: _Layer) -> str:
+        return f"/api/download/v1/items/{layer.item_id}/csv?layers={layer.layer}"
+
+    def layer_path(self, layer: _Layer) -> str:
+        return f"/ctgis/arcgis/rest/services/{layer.service}/FeatureServer/{layer.layer}"
+
+    def layer_url(self, layer: _Layer) -> str:
+        return self.hosts.url(layer.services_host, self.layer_path(layer))
+
+    def landing_path(self, layer: _Layer, instant: datetime) -> str:
+        """The dataset's page on the Hub site: `<itemId>_<layer>` until the rekey night, then
+        `<owner>::<slug>`."""
+        if self.rekey_instant is not None and instant >= self.rekey_instant:
+            return f"/datasets/{layer.slug}"
+        return f"/datasets/{layer.item_id}_{layer.layer}"
+
     def feed(self, instant: datetime) -> dict[str, Any]:
         """The DCAT-US 1.1 catalog as of `instant`."""
         return {
@@ -623,16 +928,19 @@ class HubDemoFeed:
 
     def _dataset(self, layer: _Layer, instant: datetime) -> dict[str, Any]:
         name, owner, email, _ = layer.publisher
-        slug = f"{owner.split('_')[0]}::{_slug(layer.title).lower()}"
-        landing = f"{HUB_SITE}/datasets/{slug}"
+        page = self.landing_path(layer, instant)
+        # The identifier is the Hub site's page, whose form changes on the rekey night; a few
+        # items are identified by their ArcGIS Online item page instead, which never changes.
         identifier = (
-            landing
+            f"https://www.arcgis.com/home/item.html?id={layer.item_id}&sublayer={layer.layer}"
             if layer.legacy_identifier
-            else f"https://www.arcgis.com/home/item.html?id={layer.item_id}&sublayer={layer.layer}"
+            else f"{HUB_SITE}{page}"
         )
-        modified = layer.updates.last_update(instant, layer.created)
-        service = f"https://services1.arcgis.com/ctgis/arcgis/rest/services/{_slug(layer.title)}/FeatureServer/{layer.layer}"
-        download = f"{HUB_SITE}/api/download/v1/items/{layer.item_id}"
+        # Every URL a probe may request is on a loopback host: the demo never leaves this
+        # machine.
+        landing = self.hosts.url("hub", page)
+        modified = layer.modified(instant)
+        service = self.layer_url(layer)
         dataset: dict[str, Any] = {
             "@type": "dcat:Dataset",
             "identifier": identifier,
@@ -671,7 +979,7 @@ class HubDemoFeed:
                     "title": "CSV",
                     "format": "CSV",
                     "mediaType": "text/csv",
-                    "accessURL": f"{download}/csv?layers={layer.layer}",
+                    "accessURL": self.hosts.url("downloads", self._download_path(layer)),
                 },
             ],
             "theme": ["geospatial"],

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from datetime import UTC, date, datetime, timedelta
 
-from ctdata_pipeline.demo.generator import DemoStory, HubDemoFeed, SocrataDemoCatalog, owner_account
-from ctdata_pipeline.demo.server import PortalServer
+from ctdata_pipeline.demo.answers import hub_routes, layer_routes, link_routes, soql_routes
+from ctdata_pipeline.demo.generator import (
+    HOST_KEYS,
+    DemoHosts,
+    DemoStory,
+    HubDemoFeed,
+    LinkPlan,
+    SocrataDemoCatalog,
+    owner_account,
+)
+from ctdata_pipeline.demo.server import PortalServer, host_server
 from ctdata_pipeline.demo.vocabulary import AGENCIES
 from ctdata_pipeline.partitions import night_instant, today_in_new_york
 from ctdata_pipeline.portals import PortalFile, parse_portal_document
@@ -15,6 +25,9 @@ DEMO_SOCRATA = "demo.data.ct.gov"
 DEMO_HUB = "demo.geodata.ct.gov"
 _UNSTARTED = "http://127.0.0.1:9"  # the discard port: a demo portal file before its servers run
 DEMO_MAX_NIGHTS = 400  # the longest story `ctdata demo --nights` tells
+# The demo's probes: every target each second night, 20 ms between requests to a host, and a
+# timeout the slow site exceeds, so `ctdata demo` stays quick.
+DEMO_PROBES = {"probe_interval_days": 2, "min_interval_seconds": 0.02, "timeout_seconds": 1.5}
 # Left out of the demo's agency_aliases: "DMV" and "DMV Open Data" stay its likely variants.
 UNRECONCILED_AGENCY = "Department of Motor Vehicles"
 
@@ -48,12 +61,14 @@ def demo_portal_file(
                         "geographic_unit": "Details_Geographic-Unit",
                     },
                     "as_of": True,
+                    "probes": DEMO_PROBES,
                 },
                 {
                     "name": DEMO_HUB,
                     "kind": "dcat",
                     "url": hub_url,
                     "as_of": True,
+                    "probes": DEMO_PROBES,
                 },
             ],
         },
@@ -74,14 +89,36 @@ def demo_agency_aliases() -> dict[str, list[str]]:
 
 
 class DemoPortals:
-    """The generated catalogs of one story, each behind its own loopback server."""
+    """The generated catalogs of one story, each behind its own loopback server, and the hosts
+    their probes reach (layers, downloads, linked sites), each a server of its own."""
 
     def __init__(self, story: DemoStory) -> None:
         self.story = story
         self.socrata_catalog = SocrataDemoCatalog(story)
         self.hub_feed = HubDemoFeed(story)
-        self.socrata = PortalServer("socrata", self._socrata_answer)
-        self.hub = PortalServer("dcat", self._hub_answer)
+        self.socrata = PortalServer(
+            "socrata", self._socrata_answer, routes=soql_routes(self.socrata_catalog)
+        )
+        self.hub = PortalServer("dcat", self._hub_answer, routes=hub_routes(self.hub_feed))
+        plans: dict[str, dict[str, LinkPlan]] = {key: {} for key in HOST_KEYS}
+        for (host, path), plan in [
+            *self.socrata_catalog.links.items(),
+            *self.hub_feed.links.items(),
+        ]:
+            plans[host][path] = plan
+        layers = layer_routes(self.hub_feed)
+        self.hosts: dict[str, PortalServer] = {
+            key: host_server(
+                layers
+                if key.startswith("services")
+                else link_routes(plans[key], robots=key == "robots")
+            )
+            for key in HOST_KEYS
+            if key != "down"
+        }
+        bases = {key: server.base_url for key, server in self.hosts.items()}
+        bases.update(socrata=self.socrata.base_url, hub=self.hub.base_url, down=_closed_port())
+        self.socrata_catalog.hosts = self.hub_feed.hosts = DemoHosts(tuple(sorted(bases.items())))
 
     def _socrata_answer(self, as_of: date | None) -> tuple[list, datetime]:
         instant = night_instant(as_of) if as_of else datetime.now(UTC)
@@ -92,16 +129,27 @@ class DemoPortals:
         return self.hub_feed.feed(instant), instant
 
     def start(self) -> DemoPortals:
-        self.socrata.start()
-        self.hub.start()
+        for server in self._servers():
+            server.start()
         return self
 
     def stop(self) -> None:
-        self.socrata.stop()
-        self.hub.stop()
+        for server in self._servers():
+            server.stop()
+
+    def _servers(self) -> list[PortalServer]:
+        return [self.socrata, self.hub, *self.hosts.values()]
 
     def portal_file(self) -> PortalFile:
         return demo_portal_file(self.socrata.url, self.hub.url, self.story.last_night)
+
+
+def _closed_port() -> str:
+    """A loopback address nothing listens on (a host that is down: connection refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 _running: dict[DemoStory, DemoPortals] = {}

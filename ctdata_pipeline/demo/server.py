@@ -5,7 +5,11 @@ with them, and inject faults through `hook`. The Socrata side behaves like the r
 the harvester depends on it: `domains` filtering, `limit`/`offset` with the 10,000 window (400
 beyond it), `order=dataset_id`, deep scrolling with `scroll_id` (400 together with `order`),
 `resultSetSize`, and unknown parameters read as custom-metadata filters (so a live-looking server
-answers `as_of` with no results, as data.ct.gov would)."""
+answers `as_of` with no results, as data.ct.gov would).
+
+`routes` add a portal's other answers (the demo's SoQL resources and Hub pages), and
+`host_server` is a loopback host answering only through them (the demo's ArcGIS layers and the
+sites its catalogs link to). Every server answers HEAD as GET without the body."""
 
 from __future__ import annotations
 
@@ -51,12 +55,24 @@ class ServedRequest:
     path: str
     params: list[tuple[str, str]]
     headers: CaseInsensitiveDict[str]
+    method: str = "GET"
 
     def param(self, name: str) -> str | None:
         for key, value in self.params:
             if key == name:
                 return value
         return None
+
+    def instant(self) -> datetime | None:
+        """The instant a probe asks "as of" (the X-Ctdata-As-Of header), None for now."""
+        text = self.headers.get(AS_OF_HEADER)
+        if not text:
+            return None
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -90,11 +106,13 @@ class PortalServer:
         as_of_enabled: bool = True,
         hook: Hook | None = None,
         cache_replies: bool = False,
+        routes: Hook | None = None,
     ) -> None:
         self.kind = kind
         self.source = source
         self.as_of_enabled = as_of_enabled
         self.hook = hook
+        self.routes = routes  # answers beyond the catalog API; None from it: not theirs
         # The benchmarks serve one unchanging catalog many times: answering a page again from
         # its bytes keeps the server's own sorting and encoding out of the client's timings.
         self.cache_replies = cache_replies
@@ -169,28 +187,46 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return  # keep test and demo output quiet
 
+    def handle(self) -> None:
+        # A client that gives up (a probe's timeout) resets its kept-alive connection while the
+        # server waits for its next request: nothing to answer, nothing to print.
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            super().handle()
+
     def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_HEAD(self) -> None:
+        self._serve("HEAD")
+
+    def _serve(self, method: str) -> None:
         parts = urlsplit(self.path)
         request = ServedRequest(
             path=parts.path,
             params=parse_qsl(parts.query, keep_blank_values=True),
             headers=CaseInsensitiveDict(dict(self.headers.items())),
+            method=method,
         )
         self.portal.requests.append(request)
         reply = self.portal.hook(request) if self.portal.hook else None
+        if reply is None and self.portal.routes is not None:
+            reply = self.portal.routes(request)
         if reply is None:
             reply = self.portal.answer(request, self._answer)
         if reply.delay_seconds:
             threading.Event().wait(reply.delay_seconds)
-        self.send_response(reply.status)
-        for key, value in reply.headers.items():
-            self.send_header(key, value)
         length = len(reply.body) if reply.declared_length is None else reply.declared_length
-        self.send_header("Content-Length", str(length))
-        self.end_headers()
         cut = len(reply.body) if reply.stall_after_bytes is None else reply.stall_after_bytes
-        # The client may have given up already (a timeout test): nothing to do then.
+        # The client may have given up already (a timeout test, a probe's timeout): nothing to
+        # do then.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.send_response(reply.status)
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(length))
+            self.end_headers()
+            if method == "HEAD":
+                return
             self.wfile.write(reply.body[:cut])
             self.wfile.flush()
             if reply.stall_seconds:
@@ -204,7 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._socrata(request)
         if self.portal.kind == "dcat" and request.path in DCAT_PATHS:
             return self._dcat(request)
-        return _json_reply({"error": f"not found: {request.path}"}, status=404)
+        return json_reply({"error": f"not found: {request.path}"}, status=404)
 
     def _as_of(self, request: ServedRequest) -> tuple[date | None, bool]:
         """(date asked for, whether this server may answer for it)."""
@@ -225,15 +261,15 @@ class _Handler(BaseHTTPRequestHandler):
             limit = int(request.param("limit") or 100)
             offset = int(request.param("offset") or 0)
         except ValueError:
-            return _json_reply({"error": "limit and offset must be integers"}, status=400)
+            return json_reply({"error": "limit and offset must be integers"}, status=400)
         order, scroll_id = request.param("order"), request.param("scroll_id")
         if offset + limit > OFFSET_WINDOW:
-            return _json_reply(
+            return json_reply(
                 {"error": f"offset + limit may not exceed {OFFSET_WINDOW}; use scroll_id"},
                 status=400,
             )
         if order is not None and scroll_id is not None:
-            return _json_reply({"error": "order is not allowed with scroll_id"}, status=400)
+            return json_reply({"error": "order is not allowed with scroll_id"}, status=400)
 
         domains = {
             domain.strip()
@@ -270,7 +306,7 @@ class _Handler(BaseHTTPRequestHandler):
             "timings": {"serviceMillis": 3, "searchMillis": [1, 1]},
             "warnings": [],
         }
-        reply = _json_reply(body)
+        reply = json_reply(body)
         if as_of is not None:
             reply.headers[AS_OF_HEADER] = instant.astimezone(UTC).isoformat()
         return reply
@@ -278,11 +314,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _dcat(self, request: ServedRequest) -> Reply:
         as_of, answerable = self._as_of(request)
         document, instant = self.portal.catalog(as_of)
-        reply = _json_reply(document)
+        reply = json_reply(document)
         reply.headers["Content-Type"] = "application/json; charset=utf-8"
         if as_of is not None and answerable:
             reply.headers[AS_OF_HEADER] = instant.astimezone(UTC).isoformat()
         return reply
+
+
+def host_server(routes: Hook) -> PortalServer:
+    """A loopback host that answers only through `routes` (404 for anything else)."""
+    return PortalServer("host", lambda _: ([], datetime.now(UTC)), routes=routes)
 
 
 def _field(record: Any, *path: str) -> Any:
@@ -301,7 +342,8 @@ def _relevance(record: dict[str, Any]) -> tuple[float, str]:
     return (-(views if isinstance(views, int | float) else 0), _record_id(record))
 
 
-def _json_reply(body: Any, status: int = 200) -> Reply:
+def json_reply(body: Any, status: int = 200) -> Reply:
+    """A JSON answer, as the real APIs send it."""
     return Reply(
         status=status,
         body=json.dumps(body).encode("utf-8"),

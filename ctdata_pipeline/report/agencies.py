@@ -39,6 +39,8 @@ FIGURES = (
     ("MD-5", "column_doc_coverage", "Columns documented"),
     ("FR-2", "pct_stale", "Stale"),
     ("FR-3", "pct_freshness_unknown", "Freshness unknown"),
+    ("FR-5", "pct_silently_stale", "Silently stale"),
+    ("AC-1", "pct_datasets_with_broken_link", "With a broken link"),
     ("US-2", "pct_unused", "Unused"),
 )
 # FR-1's states, in the order HDX shows them per organisation, then the states with no schedule.
@@ -99,6 +101,8 @@ class AgencyOnPortal:
     previous_date: date | None = None
     missing: list[dict[str, Any]] = field(default_factory=list)
     stale: list[dict[str, Any]] = field(default_factory=list)
+    silently_stale: list[dict[str, Any]] = field(default_factory=list)
+    broken_links: list[dict[str, Any]] = field(default_factory=list)
     published_as: list[str] = field(default_factory=list)
 
 
@@ -130,6 +134,12 @@ def load_agencies(conn: duckdb.DuckDBPyConnection, report: NightReport) -> list[
         for row in portal.stale:
             if row["agency"] in found:
                 found[row["agency"]].stale.append(row)
+        for row in portal.silently_stale or []:
+            if row["agency"] in found:
+                found[row["agency"]].silently_stale.append(row)
+        for row in portal.broken_links or []:
+            if row["agency"] in found:
+                found[row["agency"]].broken_links.append(row)
         _fill_metrics(conn, portal.name, report.night, found)
         for name, entry in found.items():
             entry.published_as = raw_names.get((portal.name, name), [])
@@ -269,10 +279,21 @@ def _freshness(entry: AgencyOnPortal) -> list[dict[str, Any]]:
     return rows
 
 
-def _portal_section(entry: AgencyOnPortal, report: NightReport, index: int) -> dict[str, Any]:
-    work: WorkLists = build_work_lists(
-        entry.portal.name, entry.missing, entry.stale, entry.values, "this agency's"
+def agency_work_lists(entry: AgencyOnPortal) -> WorkLists:
+    """The portal's work lists cut to the agency (the probe lists as on the main page)."""
+    return build_work_lists(
+        entry.portal.name,
+        entry.missing,
+        entry.stale,
+        entry.values,
+        "this agency's",
+        silently_stale=entry.silently_stale if entry.portal.kind != "dcat" else None,
+        broken_links=entry.broken_links,
     )
+
+
+def _portal_section(entry: AgencyOnPortal, report: NightReport, index: int) -> dict[str, Any]:
+    work: WorkLists = agency_work_lists(entry)
     return {
         "name": entry.portal.name,
         "anchor": f"portal-{index}",
@@ -347,9 +368,7 @@ def write_agency_csv(path: Path, agency: Agency) -> int:
     """The agency's work-list rows, every portal, neutralized as exports.write_csv does."""
     rows: list[tuple[Any, ...]] = []
     for entry in agency.portals:
-        work = build_work_lists(
-            entry.portal.name, entry.missing, entry.stale, entry.values, "this agency's"
-        )
+        work = agency_work_lists(entry)
         raw = {row["asset_id"]: row.get(RAW_AGENCY_COLUMN) for row in entry.missing + entry.stale}
         by_id = {row["asset_id"]: row for row in entry.missing}
         stale_by_id = {row["asset_id"]: row for row in entry.stale}
@@ -389,6 +408,50 @@ def write_agency_csv(path: Path, agency: Agency) -> int:
                     source["days_overdue"],
                     source["data_updated_at"],
                     source["views_last_month"],
+                    source["url"],
+                )
+            )
+        for row, source in zip(
+            work.silent.rows if work.silent else [],
+            entry.silently_stale if work.silent else [],
+            strict=True,
+        ):
+            rows.append(
+                (
+                    entry.portal.name,
+                    "Silently stale datasets (FR-5)",
+                    row["asset_id"],
+                    source["title"],
+                    source["agency"],
+                    source.get(RAW_AGENCY_COLUMN),
+                    row["fix"],
+                    None,
+                    None,
+                    None,
+                    source["data_updated_at"],
+                    None,
+                    source["permalink"],
+                )
+            )
+        for row, source in zip(
+            work.broken.rows if work.broken else [],
+            entry.broken_links if work.broken else [],
+            strict=True,
+        ):
+            rows.append(
+                (
+                    entry.portal.name,
+                    "Broken links (AC-1)",
+                    row["asset_id"],
+                    source["title"],
+                    source["agency"],
+                    source.get(RAW_AGENCY_COLUMN),
+                    row["fix"],
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
                     source["url"],
                 )
             )

@@ -20,6 +20,8 @@ HEADLINES = (
     ("pct_missing_metadata", "Datasets missing metadata (MD-1)"),
     ("pct_stale", "Stale datasets (FR-2)"),
     ("pct_freshness_unknown", "Freshness unknown (FR-3)"),
+    ("pct_silently_stale", "Silently stale datasets (FR-5)"),
+    ("pct_datasets_with_broken_link", "Datasets with a broken link (AC-1)"),
     ("pct_meets_ct_standard", "Meeting CT's metadata standard (MD-2)"),
     ("column_doc_coverage", "Columns documented (MD-5)"),
     ("pct_full_data_dictionary", "Datasets with a full data dictionary (MD-5)"),
@@ -36,6 +38,9 @@ BOARD_TABLES = (
     "agency_scorecard",
     "catalog_changes",
 )
+# The board tables the probe metrics write (metrics v2): a warehouse whose probes never ran
+# has none, and the report says "not yet probed" rather than failing.
+PROBE_BOARD_TABLES = ("silently_stale", "broken_links")
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,9 @@ class PortalNight:
     scorecard: list[dict[str, Any]] = field(default_factory=list)
     stale: list[dict[str, Any]] = field(default_factory=list)
     missing: list[dict[str, Any]] = field(default_factory=list)
+    # The probe work lists (FR-5, AC-1); None when the warehouse has no such table yet.
+    silently_stale: list[dict[str, Any]] | None = None
+    broken_links: list[dict[str, Any]] | None = None
 
     @property
     def harvested(self) -> bool:
@@ -215,6 +223,40 @@ def _fill(conn: duckdb.DuckDBPyConnection, portal: PortalNight, night: date) -> 
         [portal.name, night],
     )
 
+    present = existing_probe_tables(conn)
+    if "silently_stale" in present:
+        # Longest past its promise first: content age in periods.
+        portal.silently_stale = _records(
+            conn,
+            "SELECT * FROM board.silently_stale WHERE portal = ? AND snapshot_date = ? "
+            "ORDER BY content_age_days / nullif(period_days, 0) DESC NULLS LAST, agency, title, "
+            "asset_id",
+            [portal.name, night],
+        )
+    if "broken_links" in present:
+        portal.broken_links = _records(
+            conn,
+            "SELECT * FROM board.broken_links WHERE portal = ? AND snapshot_date = ? "
+            "ORDER BY agency, title, asset_id, url",
+            [portal.name, night],
+        )
+
+
+def existing_probe_tables(conn: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """The PROBE_BOARD_TABLES the warehouse holds (none before the probes first ran)."""
+    names = {
+        row[0]
+        for row in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'board'"
+        ).fetchall()
+    }
+    return tuple(table for table in PROBE_BOARD_TABLES if table in names)
+
+
+def report_tables(conn: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """The board tables a night's folder holds as CSV and in the workbook."""
+    return BOARD_TABLES + existing_probe_tables(conn)
+
 
 def _records(conn: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
     cursor = conn.execute(sql, params)
@@ -232,6 +274,8 @@ def board_table(
         "stale_datasets": "portal, work_rank",
         "agency_scorecard": "portal, ranked DESC, rank, agency",
         "catalog_changes": "portal, change, asset_id",
+        "silently_stale": "portal, agency, title, asset_id",
+        "broken_links": "portal, agency, title, asset_id, url",
     }[table]
     cursor = conn.execute(
         f"SELECT * FROM board.{table} WHERE snapshot_date = ? ORDER BY {order}", [night]

@@ -27,6 +27,7 @@ from ctdata_pipeline.portals import ReportSettings, Target
 from ctdata_pipeline.report.charts import Chart, Series, trend_chart
 from ctdata_pipeline.report.data import (
     BOARD_TABLES,
+    PROBE_BOARD_TABLES,
     NightReport,
     PortalNight,
     Value,
@@ -121,7 +122,11 @@ def render_report(
         tables_js=table_script(),
         as_of=moment(report.as_of, zone),
         zone=report.settings.timezone,
-        csvs=[f"{table}.csv" for table in BOARD_TABLES if f"{table}.csv" in present],
+        csvs=[
+            f"{table}.csv"
+            for table in BOARD_TABLES + PROBE_BOARD_TABLES
+            if f"{table}.csv" in present
+        ],
         workbook="board.xlsx" if "board.xlsx" in present else None,
         pdf="report.pdf" if "report.pdf" in present else None,
         pdf_missing=report.pdf_missing,
@@ -209,7 +214,14 @@ def _portal_view(
         ranked=[_scorecard_row(row, pages) for row in portal.scorecard if row["ranked"]],
         unranked=[_scorecard_row(row, pages) for row in portal.scorecard if not row["ranked"]],
         work=build_work_lists(
-            portal.name, portal.missing, portal.stale, portal.values, "the portal's"
+            portal.name,
+            portal.missing,
+            portal.stale,
+            portal.values,
+            "the portal's",
+            # No table yet reads as no rows: the list then says "not yet probed".
+            silently_stale=(portal.silently_stale or []) if portal.kind != "dcat" else None,
+            broken_links=portal.broken_links or [],
         ),
         unknown_note=_unknown_note(portal),
     )
@@ -264,6 +276,8 @@ def _cards(portal: PortalNight, anchor: str, targets: dict[str, Target]) -> list
             ],
             targets,
         ),
+        _data_date_card(portal, anchor, targets),
+        _links_card(portal, anchor, targets),
         _card(
             portal,
             f"{anchor}-md2",
@@ -295,6 +309,92 @@ def _cards(portal: PortalNight, anchor: str, targets: dict[str, Target]) -> list
     ]
 
 
+NOT_PROBED = "not yet probed"
+
+
+def _not_probed(what: str) -> str:
+    return (
+        f"No probe result for {what} yet: the probes run after the night's snapshot and reach "
+        "each dataset or link once every few nights, so this figure appears once they have. "
+        "Nothing is counted good or bad before it is checked."
+    )
+
+
+def _data_date_card(portal: PortalNight, anchor: str, targets: dict[str, Target]) -> Card:
+    """FR-5 on a Socrata portal (the rows' own dates against the declared frequency); on a DCAT
+    feed, FR-2 by the data's own date (FR-8: the map layer's edit date)."""
+    values = portal.values
+    if portal.kind != "dcat":
+        silent, coverage = values.get("pct_silently_stale"), values.get("content_date_coverage")
+        lines = [
+            _of(
+                silent,
+                "datasets the metadata calls current (fresh or due) hold no row newer than 3 "
+                "update periods",
+            ),
+            _of(coverage, "datasets with a date column have a content date"),
+        ]
+        if silent is None:
+            lines = [_not_probed("the datasets' date columns")]
+        return _card(
+            portal,
+            f"{anchor}-fr5",
+            "Silently stale datasets (FR-5), with content-date coverage",
+            ["pct_silently_stale", "content_date_coverage"],
+            lines,
+            targets,
+            unmeasured=NOT_PROBED,
+        )
+    stale, coverage = values.get("pct_stale_by_data_date"), values.get("layer_date_coverage")
+    after = values.get("pct_modified_after_data_edit")
+    lines = [
+        _of(stale, "datasets with a schedule are overdue or delinquent by their data's own date"),
+        _of(coverage, "datasets with a map layer state when its data was last edited"),
+        _of(after, "of those were modified (Hub's date) more than a day after their data"),
+    ]
+    if stale is None and coverage is None:
+        lines = [_not_probed("the map layers' edit dates")]
+    return _card(
+        portal,
+        f"{anchor}-fr8",
+        "Stale by the data's own date (FR-8), with layer-date coverage",
+        ["pct_stale_by_data_date", "layer_date_coverage"],
+        lines,
+        targets,
+        unmeasured=NOT_PROBED,
+    )
+
+
+def _links_card(portal: PortalNight, anchor: str, targets: dict[str, Target]) -> Card:
+    """AC-1: datasets with a broken link, and how many links answer."""
+    values = portal.values
+    broken, ok = values.get("pct_datasets_with_broken_link"), values.get("pct_links_ok")
+    unchecked = values.get("links_not_checked")
+    lines = [
+        _of(
+            broken,
+            "datasets with a checked link have a broken one (not OK twice, at least 20 hours "
+            "apart)",
+        ),
+        _of(ok, "links checked answered (2xx or 3xx)"),
+        f"{format_count(unchecked.value)} links not checked (no recent result, or robots.txt "
+        "asks us not to): counted neither good nor bad."
+        if unchecked is not None and unchecked.value
+        else None,
+    ]
+    if broken is None:
+        lines = [_not_probed("the catalog's links")]
+    return _card(
+        portal,
+        f"{anchor}-ac1",
+        "Datasets with a broken link (AC-1), with links that answer",
+        ["pct_datasets_with_broken_link", "pct_links_ok"],
+        lines,
+        targets,
+        unmeasured=NOT_PROBED,
+    )
+
+
 def _of(value: Value | None, what: str) -> str | None:
     """'n of d <what>.' for a value counted over a denominator, else nothing."""
     if value is None or not value.denominator:
@@ -309,8 +409,15 @@ def _card(
     metrics: list[str],
     lines: list[str | None],
     targets: dict[str, Target],
+    unmeasured: str = "n/a",
 ) -> Card:
-    shown = [_shown(metric, portal.values.get(metric)) for metric in metrics]
+    """`unmeasured`: what a value with no row reads (the probe cards: "not yet probed")."""
+    shown = [
+        _shown(metric, portal.values.get(metric))
+        if metric in portal.values
+        else _shown(metric, None, unmeasured)
+        for metric in metrics
+    ]
     card = Card(id=card_id, title=title, values=shown, lines=[line for line in lines if line])
     first = portal.values.get(metrics[0])
     before = portal.previous.get(metrics[0])
@@ -358,6 +465,12 @@ def _label(metric: str) -> str:
         "pct_meets_ct_standard": "meets standard",
         "column_doc_coverage": "documented",
         "datasets_in_scope": "datasets",
+        "pct_silently_stale": "silently stale",
+        "content_date_coverage": "with a content date",
+        "pct_stale_by_data_date": "stale by data date",
+        "layer_date_coverage": "with a layer date",
+        "pct_datasets_with_broken_link": "with a broken link",
+        "pct_links_ok": "links that answer",
     }.get(metric, metric)
 
 
@@ -368,9 +481,9 @@ def _axis(metric: str, unit: str) -> str:
     return "% of datasets" if unit == "percent" else "datasets"
 
 
-def _shown(metric: str, value: Value | None) -> Shown:
+def _shown(metric: str, value: Value | None, unmeasured: str = "n/a") -> Shown:
     if value is None or value.value is None:
-        return Shown(metric, "", "n/a", _label(metric))
+        return Shown(metric, "", "n/a" if value is not None else unmeasured, _label(metric))
     return Shown(metric, repr(value.value), format_value(value.value, value.unit), _label(metric))
 
 

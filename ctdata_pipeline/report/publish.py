@@ -21,7 +21,13 @@ from ctdata_pipeline.report.agencies import (
     unreconciled_variants,
     write_agency_pages,
 )
-from ctdata_pipeline.report.data import BOARD_TABLES, NightReport, board_table, load_night
+from ctdata_pipeline.report.data import (
+    BOARD_TABLES,
+    NightReport,
+    board_table,
+    load_night,
+    report_tables,
+)
 from ctdata_pipeline.report.exports import write_csv, write_workbook
 from ctdata_pipeline.report.html import render_index, render_report
 from ctdata_pipeline.report.pdf import try_print_pdf
@@ -76,7 +82,7 @@ def _publish(
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir()
     try:
-        tables = [(table, *board_table(conn, table, night)) for table in BOARD_TABLES]
+        tables = [(table, *board_table(conn, table, night)) for table in report_tables(conn)]
         for table, columns, _, rows in tables:
             write_csv(scratch / f"{table}.csv", columns, rows)
         night_report = load_night(conn, night, portal_file, why_absent=why_absent)
@@ -109,6 +115,7 @@ def _publish(
         report_dir / "index.html",
         render_index(
             nights,
+            # Every night's folder holds these (the probe tables only from their first night).
             BOARD_TABLES,
             portal_file.report,
             with_pdf={n for n in nights if (report_dir / n.isoformat() / PDF_FILE).is_file()},
