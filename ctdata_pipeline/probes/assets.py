@@ -14,7 +14,7 @@ its robots.txt read once. The snapshot and the v1 metrics are only read."""
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -239,8 +239,6 @@ def build_probe_assets(
 
 
 def _replayed(result: ProbeResult, night_instant: datetime, started: datetime) -> ProbeResult:
-    from dataclasses import replace
-
     return replace(result, probed_at=night_instant + (result.probed_at - started))
 
 
