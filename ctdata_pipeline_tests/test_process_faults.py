@@ -176,7 +176,8 @@ def test_two_nightlies_at_once_take_turns_and_store_tonight_once(tonight):
     tonight.history.assert_last_night_untouched()
     tonight.assert_tonight_whole()
     # Every run is recorded (each nightly's ct, hub and report), and none is left unfinished.
-    assert recorded_runs(tonight.history.folder / "dagster_home") == {"SUCCESS": 2 * 3}
+    # Each nightly: two portals, their two probe runs, the report.
+    assert recorded_runs(tonight.history.folder / "dagster_home") == {"SUCCESS": 2 * 5}
 
 
 # --- storage that refuses writes --------------------------------------------------------------
@@ -322,7 +323,7 @@ def test_a_missing_dagster_home_folder_is_made_and_records_the_runs(tonight):
     home = tonight.history.folder / "not" / "made" / "yet"
     completed = tonight.run("nightly", DAGSTER_HOME=str(home))
     assert completed.returncode == 0, completed.stderr
-    assert recorded_runs(home) == {"SUCCESS": 3}
+    assert recorded_runs(home) == {"SUCCESS": 5}  # two nightly, two probe, one report run
 
 
 def test_a_dagster_home_that_cannot_be_made_is_one_clear_error(tonight):
