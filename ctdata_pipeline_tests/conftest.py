@@ -1,3 +1,5 @@
+import json
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -7,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from filelock import FileLock
 
 from ctdata_pipeline.partitions import today_in_new_york
 from ctdata_pipeline.warehouse import connect
@@ -61,9 +64,25 @@ class DemoRun:
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    """`ctdata demo` exactly as the README runs it, once per test session, in a fresh folder."""
-    folder = tmp_path_factory.mktemp("demo")
-    completed = run_ctdata(folder, "demo")
+    """`ctdata demo` exactly as the README runs it, once per test session, in a fresh folder.
+
+    Shared by the session's xdist workers (the first to ask runs it, the others wait for it and
+    read its output): the tests only read the demo's folder, and the run is the suite's
+    costliest step."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's base is inside the session's
+        shared = shared.parent
+    folder, answer = shared / "demo", shared / "demo.json"
+    with FileLock(shared / "demo.lock"):
+        if not answer.exists():
+            folder.mkdir()
+            completed = run_ctdata(folder, "demo")
+            answer.write_text(
+                json.dumps([completed.returncode, completed.stdout, completed.stderr]),
+                encoding="utf-8",
+            )
+        returncode, stdout, stderr = json.loads(answer.read_text(encoding="utf-8"))
+    completed = subprocess.CompletedProcess(["ctdata", "demo"], returncode, stdout, stderr)
     assert completed.returncode == 0, completed.stderr[-3000:]
     return DemoRun(folder, completed)
 

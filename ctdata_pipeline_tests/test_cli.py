@@ -88,8 +88,11 @@ def test_ctdata_demo_end_to_end_in_a_fresh_folder(demo_run):
         runs = instance.get_runs()
     assert all(run.is_success for run in runs)
     nightly = [run for run in runs if run.job_name == "nightly_job"]
+    probes = [run for run in runs if run.job_name == "probe_job"]
     reports = [run for run in runs if run.job_name == "report_job"]
-    assert len(nightly) == 2 * DEMO_NIGHTS and len(runs) == len(nightly) + DEMO_NIGHTS
+    # Each night: two portals' nightly runs, then their probe runs; the reports after.
+    assert len(nightly) == len(probes) == 2 * DEMO_NIGHTS
+    assert len(runs) == len(nightly) + len(probes) + DEMO_NIGHTS
     # A report a night, every one after every night is stored (get_runs lists newest first).
     assert [run.tags["dagster/partition"] for run in reports] == [
         night.isoformat() for night in reversed(nights)

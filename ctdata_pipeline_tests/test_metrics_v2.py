@@ -12,8 +12,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from ctdata_pipeline.metrics.compute import MetricsInvalid, compute_night
-from ctdata_pipeline.metrics.probed import compute_probe_metrics, ensure_probed_schema
+from ctdata_pipeline.metrics.compute import MetricsInvalid, compute_night, ensure_schema
+from ctdata_pipeline.metrics.probed import compute_probe_metrics
 from ctdata_pipeline.partitions import night_instant
 from ctdata_pipeline.portals import Portal
 from ctdata_pipeline_tests.support import (
@@ -49,7 +49,7 @@ def add_targets(
     rows: list[tuple[str, str, str]],
 ) -> None:
     """(asset_id, probe, target) rows of probes.targets, as the probes stage writes them."""
-    ensure_probed_schema(conn)
+    ensure_schema(conn)
     conn.executemany(
         "INSERT INTO probes.targets VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
@@ -72,7 +72,7 @@ def add_result(
     night: date | None = None,
 ) -> None:
     """One row of probes.results; `night` defaults to the night whose probe run made it."""
-    ensure_probed_schema(conn)
+    ensure_schema(conn)
     conn.execute(
         """
         INSERT INTO probes.results

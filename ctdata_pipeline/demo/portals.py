@@ -27,7 +27,7 @@ _UNSTARTED = "http://127.0.0.1:9"  # the discard port: a demo portal file before
 DEMO_MAX_NIGHTS = 400  # the longest story `ctdata demo --nights` tells
 # The demo's probes: every target each second night, 20 ms between requests to a host, and a
 # timeout the slow site exceeds, so `ctdata demo` stays quick.
-DEMO_PROBES = {"probe_interval_days": 2, "min_interval_seconds": 0.02, "timeout_seconds": 1.5}
+DEMO_PROBES = {"probe_interval_days": 2, "min_interval_seconds": 0.005, "timeout_seconds": 1.5}
 # Left out of the demo's agency_aliases: "DMV" and "DMV Open Data" stay its likely variants.
 UNRECONCILED_AGENCY = "Department of Motor Vehicles"
 

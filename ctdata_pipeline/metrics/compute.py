@@ -47,6 +47,7 @@ from ctdata_pipeline.metrics.definitions import (
     VALID_RATE_FIELDS,
 )
 from ctdata_pipeline.portals import Portal
+from ctdata_pipeline.probes.store import ensure_probe_schema
 from ctdata_pipeline.warehouse import first_row, run_sql, scalar, sql, transaction
 
 SQL_DIR = Path(__file__).with_name("sql")
@@ -75,6 +76,10 @@ class NightMetrics:
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     ensure_catalog_schema(conn)
     conn.execute(sql("schema.sql", SQL_DIR))
+    # The probe tables and the probe metrics' board tables exist from the first night, empty
+    # until probes measure something: readers see every board table from the start.
+    ensure_probe_schema(conn)
+    conn.execute(sql("schema.sql", SQL_DIR / "probed"))
     frequencies = [
         (f.code, f.period_days, f.due_after, f.overdue_after, f.delinquent_after)
         for f in FREQUENCIES.values()

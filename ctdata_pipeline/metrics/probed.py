@@ -16,12 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from ctdata_pipeline import probes
 from ctdata_pipeline.metrics.agencies import alias_parameters, define_canonical_agency
 from ctdata_pipeline.metrics.compute import SQL_DIR, MetricsInvalid
 from ctdata_pipeline.metrics.compute import ensure_schema as ensure_metrics_schema
@@ -35,7 +33,6 @@ from ctdata_pipeline.portals import Portal
 from ctdata_pipeline.warehouse import first_row, run_sql, scalar, sql, transaction
 
 PROBED_SQL = SQL_DIR / "probed"
-PROBES_SCHEMA = Path(probes.__file__).with_name("schema.sql")
 
 # AC-1: two failures count as broken only when at least this far apart (one failure, or a
 # retry the same night, is "failing").
@@ -62,12 +59,6 @@ class ProbeMetrics:
     headline: dict[str, tuple[float | None, str]]  # portal-wide (value, unit) of each metric
 
 
-def ensure_probed_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    """The tables the probe metrics read (probes.*) and write."""
-    conn.execute(PROBES_SCHEMA.read_text(encoding="utf-8"))
-    conn.execute(sql("schema.sql", PROBED_SQL))
-
-
 def compute_probe_metrics(
     conn: duckdb.DuckDBPyConnection,
     portal: Portal,
@@ -80,8 +71,7 @@ def compute_probe_metrics(
     in-scope datasets; without it they take the canonical name their published name got
     tonight in metrics.datasets. Raises MetricsInvalid, writing nothing, when the night has no
     snapshot or no nightly metrics yet, or when a value breaks the metrics' rules."""
-    ensure_metrics_schema(conn)
-    ensure_probed_schema(conn)
+    ensure_metrics_schema(conn)  # the probe tables too
     snapshot = first_row(
         conn,
         "SELECT kind, snapshot_time FROM catalog.snapshots WHERE portal = ? AND snapshot_date = ?",
