@@ -360,7 +360,7 @@ def test_hub_identifiers_change_form_one_night_and_keep_their_layer_urls(portals
 def test_the_demo_portal_file_probes_quickly():
     for portal in demo_portal_file().portals:
         assert portal.probes.probe_interval_days == 2
-        assert portal.probes.min_interval_seconds == 0.02
+        assert portal.probes.min_interval_seconds == 0.005
         assert portal.probes.timeout_seconds == 1.5
 
 

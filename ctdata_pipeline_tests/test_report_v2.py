@@ -32,19 +32,6 @@ HEALTH = "Department of <b>Health</b>"  # portal text: escaped wherever shown
 PARKS = "Parks & Recreation"
 HOSTILE_TITLE = "<script>alert('x')</script> Clinic visits"
 
-# The probe tables as product.md gives their columns (H3's DDL creates the real ones).
-PROBE_DDL = """
-CREATE TABLE IF NOT EXISTS board.silently_stale (
-    snapshot_date DATE, portal VARCHAR, asset_id VARCHAR, title VARCHAR, agency VARCHAR,
-    update_frequency VARCHAR, data_updated_at TIMESTAMPTZ, content_date TIMESTAMPTZ,
-    content_age_days DOUBLE, period_days DOUBLE, permalink VARCHAR
-);
-CREATE TABLE IF NOT EXISTS board.broken_links (
-    snapshot_date DATE, portal VARCHAR, asset_id VARCHAR, title VARCHAR, agency VARCHAR,
-    url VARCHAR, status VARCHAR, first_failed TIMESTAMPTZ, last_checked TIMESTAMPTZ
-);
-"""
-
 
 def _at(day: date, hour: int = 6) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
@@ -97,9 +84,10 @@ def _night(conn: duckdb.DuckDBPyConnection, night: date, probed: bool) -> None:
     _metric(conn, night, HUB, None, "FR-5", "pct_silently_stale", 0, 0)  # not on a DCAT feed
     _metric(conn, night, HUB, None, "AC-1", "pct_datasets_with_broken_link", 0, 12)
     _metric(conn, night, HUB, None, "AC-1", "pct_links_ok", 30, 30)
-    conn.execute(PROBE_DDL)
     conn.executemany(
-        "INSERT INTO board.silently_stale VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO board.silently_stale (snapshot_date, portal, asset_id, title, agency, "
+        "update_frequency, data_updated_at, content_date, content_age_days, period_days, "
+        "permalink, freshness_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'FRESH')",
         [
             [
                 night,
@@ -130,7 +118,8 @@ def _night(conn: duckdb.DuckDBPyConnection, night: date, probed: bool) -> None:
         ],
     )
     conn.executemany(
-        "INSERT INTO board.broken_links VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO board.broken_links (snapshot_date, portal, asset_id, title, agency, url, "
+        "status, first_failed, last_checked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             [
                 night,
