@@ -165,17 +165,17 @@ def _short_body(response: requests.Response | None) -> str:
 def _is_name_resolution_failure(error: BaseException) -> bool:
     return any(
         isinstance(link, socket.gaierror | urllib3.exceptions.NameResolutionError)
-        for link in _chain(error)
+        for link in error_chain(error)
     )
 
 
 def _root_cause(error: BaseException) -> str:
-    *_, root = _chain(error)
+    *_, root = error_chain(error)
     text = str(root) or root.__class__.__name__
     return text if len(text) < 200 else text[:200] + "…"
 
 
-def _chain(error: BaseException) -> Iterator[BaseException]:
+def error_chain(error: BaseException) -> Iterator[BaseException]:
     """The error and what caused it, down to the root. requests and urllib3 carry the
     underlying error in `args` or `.reason` rather than as a cause, so those count too."""
     seen: set[int] = set()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import email.utils
 import socket
 import ssl
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
@@ -19,6 +18,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
+from ctdata_pipeline.harvest.http import error_chain
 from ctdata_pipeline.probes.model import Outcome, ProbeItem, ProbeResult
 
 MAX_REDIRECTS = 5
@@ -218,7 +218,7 @@ def retry_after_seconds(response: requests.Response) -> float | None:
 
 def classify_failure(error: BaseException) -> tuple[Outcome, str]:
     """The error class of a request that got no answer, and a short description."""
-    chain = list(_chain(error))
+    chain = list(error_chain(error))
     text = _describe(chain[-1]) if chain else repr(error)
     if any(isinstance(link, requests.exceptions.SSLError | ssl.SSLError) for link in chain):
         return "tls", f"TLS failed: {text}"
@@ -244,20 +244,3 @@ def classify_failure(error: BaseException) -> tuple[Outcome, str]:
 def _describe(error: BaseException) -> str:
     text = str(error) or error.__class__.__name__
     return text if len(text) <= 200 else text[:200] + "…"
-
-
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    """The error and what caused it; requests and urllib3 keep the cause in `args` or
-    `.reason` as often as in `__cause__`."""
-    seen: set[int] = set()
-    link: BaseException | None = error
-    while link is not None and id(link) not in seen:
-        seen.add(id(link))
-        yield link
-        reason = getattr(link, "reason", None)
-        wrapped = next((arg for arg in link.args if isinstance(arg, BaseException)), None)
-        link = (
-            link.__cause__
-            or link.__context__
-            or (reason if isinstance(reason, BaseException) else wrapped)
-        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 import dagster as dg
 
@@ -14,7 +14,7 @@ import dagster as dg
 #   layer_date:   an ArcGIS REST layer's ?f=json edit dates (FR-8)
 #   link:         a URL the catalog publishes, HEAD then GET (AC-1)
 ProbeKind = Literal["content_date", "layer_date", "link"]
-PROBE_KINDS: tuple[ProbeKind, ...] = ("content_date", "layer_date", "link")
+PROBE_KINDS: tuple[ProbeKind, ...] = get_args(ProbeKind)
 
 # How a probe ended. `ok` and `http_error` carry a status code; the others are error classes.
 #   not_checked: never sent (robots.txt disallows it, or the host asked us to back off longer
@@ -33,18 +33,7 @@ Outcome = Literal[
     "bad_answer",
     "error",
 ]
-OUTCOMES: tuple[Outcome, ...] = (
-    "ok",
-    "http_error",
-    "timeout",
-    "dns",
-    "refused",
-    "tls",
-    "too_many_redirects",
-    "not_checked",
-    "bad_answer",
-    "error",
-)
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 
 
 @dataclass(frozen=True)
