@@ -203,7 +203,9 @@ def _raw_names(conn: duckdb.DuckDBPyConnection, night: date) -> dict[tuple[str, 
 # --- views -------------------------------------------------------------------------------------
 
 
-def _figure_rows(entry: AgencyOnPortal, report: NightReport) -> list[dict[str, Any]]:
+def figure_rows(entry: AgencyOnPortal, report: NightReport) -> list[dict[str, Any]]:
+    """The agency's FIGURES on one portal beside the portal's, judged and with their movement
+    since the night before, as its page shows them (and its digest)."""
     rows = []
     for metric_id, metric, words in FIGURES:
         mine = entry.values.get(metric)
@@ -301,7 +303,7 @@ def _portal_section(entry: AgencyOnPortal, report: NightReport, index: int) -> d
         "rank": entry.scorecard["rank"],
         "ranked": entry.scorecard["ranked"],
         "ranked_of": sum(1 for row in entry.portal.scorecard if row["ranked"]),
-        "figures": _figure_rows(entry, report),
+        "figures": figure_rows(entry, report),
         "trend": _trend(entry),
         "freshness": _freshness(entry),
         "work": work,
