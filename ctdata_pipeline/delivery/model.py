@@ -54,7 +54,7 @@ class Period:
 
     @property
     def words(self) -> str:
-        """"November 2026", or "the week of 23 November 2026"."""
+        """ "November 2026", or "the week of 23 November 2026"."""
         if self.cadence == "monthly":
             return f"{self.start:%B %Y}"
         return f"the week of {self.start.day} {self.start:%B %Y}"
