@@ -20,7 +20,7 @@ import pytest
 
 from ctdata_pipeline.delivery import compose
 from ctdata_pipeline.delivery.compose import compose_agency_digests, compose_board_digest
-from ctdata_pipeline.delivery.model import BOARD_AUDIENCE, Digest, Period, Problem
+from ctdata_pipeline.delivery.model import BOARD_AUDIENCE, Digest, Period
 from ctdata_pipeline.delivery.recipients import AgencyRecipients, RecipientsFile
 from ctdata_pipeline.portals import PortalFile, load_portal_file
 from ctdata_pipeline.report.agencies import agency_slugs
@@ -292,23 +292,6 @@ def test_the_subject_says_how_the_headline_moved(history, portal_file, instance,
 # --- the agencies' ---------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def matching(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until branch mail's match_agencies is merged: the same rule, by name or alias."""
-
-    def match(recipients, agencies, aliases):
-        night, matched, problems = set(agencies), {}, []
-        for entry, wanted in recipients.agencies.items():
-            canonical = entry if entry in night else aliases.get(entry)
-            if canonical in night:
-                matched[canonical] = wanted
-            else:
-                problems.append(Problem(entry, "neither an agency of the night nor an alias"))
-        return matched, problems
-
-    monkeypatch.setattr(compose, "match_agencies", match)
-
-
 def every_agency(conn: duckdb.DuckDBPyConnection, night: date) -> list[str]:
     rows = conn.execute(
         "SELECT DISTINCT agency FROM board.agency_scorecard WHERE snapshot_date = ? ORDER BY 1",
@@ -422,7 +405,9 @@ def test_agencies_matched_through_aliases_and_unknown_ones_named(history, portal
     assert digest.message["Subject"].startswith(
         f"Public Health, week of {week.start.day} {week.start:%B %Y}: "
     )
-    assert [problem.audience for problem in problems] == ["Department of Nothing"]
+    [problem] = problems
+    assert problem.audience == "Department of Nothing"
+    assert "'Department of Nothing' is neither an agency of the night's scorecards" in str(problem)
 
 
 # --- hostile text -----------------------------------------------------------------------------
