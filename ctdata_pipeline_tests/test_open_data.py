@@ -21,7 +21,7 @@ import duckdb
 import pytest
 
 from ctdata_pipeline.delivery.model import OPEN_DATA_PUBLICATION
-from ctdata_pipeline.delivery.open_data import COLUMNS, row_id
+from ctdata_pipeline.delivery.open_data import COLUMNS, PublishError, night_rows, row_id
 from ctdata_pipeline.jobs import REPORT_JOB
 from ctdata_pipeline.portals import PortalFileError, load_portal_file
 from ctdata_pipeline_tests.support import (
@@ -317,7 +317,7 @@ def test_the_report_job_publishes_the_nights_rows_and_a_rerun_replaces_them(hist
 def test_a_night_recomputed_with_fewer_rows_deletes_the_gone_ones_only(history, instance):
     night = history.last_night
     with SocrataPublisher() as publisher:
-        pipeline = history_pipeline(history, publisher)
+        pipeline = history_pipeline(history, publisher, batch_size=40)  # the ids read in pages
         older = {"row_id": "2025-01-01|ct||MD-1", "snapshot_date": "2025-01-01T00:00:00.000"}
         publisher.rows[METRICS_ID][older["row_id"]] = dict(older)  # another night: kept
         assert publish(pipeline, instance, night).success
@@ -463,6 +463,48 @@ def test_row_ids_are_deterministic_and_never_collide():
     assert row_id([date(2026, 12, 2), "ct", None, "MD-1"]) == "2026-12-02|ct||MD-1"
     assert row_id(["a|b", "c"]) != row_id(["a", "b|c"])
     assert row_id(["a\\", "|b"]) != row_id(["a\\|", "b"])
+
+
+def test_a_nights_rows_are_json_ready_and_keyed_by_their_row_id():
+    conn = duckdb.connect()
+    conn.execute("CREATE SCHEMA board")
+    conn.execute(
+        "CREATE TABLE board.plan_metrics (snapshot_date DATE, portal VARCHAR, agency VARCHAR, "
+        "metric_id VARCHAR, metric VARCHAR, numerator DOUBLE, denominator DOUBLE, value DOUBLE, "
+        "metric_version INTEGER, unit VARCHAR, note VARCHAR)"
+    )
+    hostile = "Dept | of 'Quotes' <script>alert(1)</script>"
+    conn.execute(
+        "INSERT INTO board.plan_metrics VALUES "
+        "('2026-12-02', 'ct', NULL, 'MD-1', 'pct_missing', 3, 10, 30.0, 2, 'percent', NULL),"
+        "('2026-12-02', 'ct', ?, 'MD-1', 'pct_missing', 0, 0, 'NaN', 2, 'percent', 'none'),"
+        "('2026-12-01', 'ct', NULL, 'MD-1', 'pct_missing', 1, 10, 10.0, 2, 'percent', NULL)",
+        [hostile],
+    )
+    # In row_id order; the other night's row is not among them.
+    [agency, portal_wide] = night_rows(conn, date(2026, 12, 2), ["plan_metrics"])["plan_metrics"]
+    assert portal_wide == {
+        "row_id": "2026-12-02|ct||pct_missing",
+        "snapshot_date": "2026-12-02T00:00:00.000",
+        "portal": "ct",
+        "agency": None,
+        "metric_id": "MD-1",
+        "metric": "pct_missing",
+        "numerator": 3.0,
+        "denominator": 10.0,
+        "value": 30.0,
+        "metric_version": 2,
+        "unit": "percent",
+        "note": None,
+    }
+    assert agency["row_id"] == (
+        "2026-12-02|ct|Dept \\| of 'Quotes' <script>alert(1)</script>|pct_missing"
+    )
+    assert agency["agency"] == hostile and agency["value"] is None  # NaN: null, valid JSON
+    json.dumps([portal_wide, agency], allow_nan=False)
+    conn.execute("INSERT INTO board.plan_metrics SELECT * FROM board.plan_metrics LIMIT 1")
+    with pytest.raises(PublishError, match="more than one row keyed"):
+        night_rows(conn, date(2026, 12, 2), ["plan_metrics"])
 
 
 PORTALS = "portals:\n  - {name: x, kind: dcat, url: 'https://d.example/x.json'}\n"
