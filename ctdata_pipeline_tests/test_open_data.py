@@ -412,6 +412,21 @@ def test_a_refused_publication_fails_in_one_line_and_changes_nothing(
     assert files_under(history.folder / "reports") == reports
 
 
+def test_a_portal_that_does_not_answer_fails_in_one_line(history, instance):
+    with SocrataPublisher() as publisher:
+        pipeline = history_pipeline(history, publisher, max_retries=0)
+    # The server is closed: nothing listens on its port any more.
+    before = database_contents(history.db_path)
+    result = publish(pipeline, instance, history.last_night)
+    assert not result.success
+    description = failure_description(result)
+    assert description.startswith(
+        f"publishing to {publisher.url} dataset {METRICS_ID}: connection failed ("
+    )
+    assert "\n" not in description
+    assert database_contents(history.db_path) == before
+
+
 def test_the_key_secret_and_app_token_reach_only_the_portal(
     history, home_instance, tmp_path, capfd
 ):
