@@ -393,7 +393,10 @@ def build_open_data_assets(nights: dg.DailyPartitionsDefinition) -> list[dg.Asse
         with warehouse.get_connection(read_only=True) as conn:
             if not board_tables_exist(conn):
                 raise nothing_stored
-            rows_by_table = night_rows(conn, night, list(settings.datasets))
+            try:
+                rows_by_table = night_rows(conn, night, list(settings.datasets))
+            except PublishError as error:
+                raise dg.Failure(description=f"{night}: {error}", allow_retries=False) from None
         empty = [table for table, rows in rows_by_table.items() if not rows]
         if empty:
             # Publishing no rows would delete the night's rows on the portal.
