@@ -19,6 +19,7 @@ from ctdata_pipeline.board.assets import (
 )
 from ctdata_pipeline.catalog.assets import build_catalog_assets
 from ctdata_pipeline.catalog.checks import build_catalog_checks
+from ctdata_pipeline.delivery.open_data import build_open_data_assets
 from ctdata_pipeline.harvest.assets import build_harvest_assets
 from ctdata_pipeline.harvest.resources import HarvestStaging, LivePortalClient, PortalClient
 from ctdata_pipeline.jobs import (
@@ -83,6 +84,9 @@ def build_definitions(
     nightly_job = build_nightly_job(nightly_assets)
     # What follows a night, once every portal's run is done (report_job, report_automation).
     after_night = [board_report, board_readers_copy, warehouse_backup]
+    if portal_file.publish is not None:
+        # The metrics as open data, after the night like the report (off without `publish:`).
+        after_night.extend(build_open_data_assets(nights))
     defs = dg.Definitions(
         assets=[*nightly_assets, *probe_assets, *after_night],
         asset_checks=[catalog_checks, metric_checks],

@@ -151,6 +151,75 @@ class ProbeSettings(BaseModel):
         return f"{self.user_agent} (+{self.contact_url})"
 
 
+# A Socrata dataset id ("four by four"): what data.ct.gov shows in a dataset's address.
+DATASET_ID_PATTERN = re.compile(r"^[a-z0-9]{4}-[a-z0-9]{4}$")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class PublishSettings(BaseModel):
+    """`publish:`: the Socrata datasets the night's board.plan_metrics and agency scorecard
+    are upserted into (delivery/open_data.py). Absent: nothing is published."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # scheme + host[:port] of the portal holding the datasets, e.g. https://data.ct.gov
+    domain: str
+    plan_metrics: str | None = None
+    agency_scorecard: str | None = None
+    batch_size: int = Field(default=5000, ge=1, le=50000)  # rows per upsert request
+    timeout_seconds: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=5, ge=0, le=20)
+
+    @field_validator("domain")
+    @classmethod
+    def _domain_is_scheme_and_host(cls, domain: str) -> str:
+        parts = urlsplit(domain)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{domain!r} must start with https:// and name a host")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError(
+                f"{domain!r} must be scheme + host[:port] only, e.g. https://data.ct.gov"
+            )
+        # The API key pair goes with every request: never in clear text beyond this machine.
+        if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+            raise ValueError(
+                f"{domain!r} must use https:// (http:// only for 127.0.0.1 or localhost)"
+            )
+        return domain.rstrip("/")
+
+    @field_validator("plan_metrics", "agency_scorecard")
+    @classmethod
+    def _dataset_id_is_a_four_by_four(cls, dataset_id: str | None) -> str | None:
+        if dataset_id is not None and not DATASET_ID_PATTERN.match(dataset_id):
+            raise ValueError(f"{dataset_id!r} is not a Socrata dataset id such as abcd-1234")
+        return dataset_id
+
+    @model_validator(mode="after")
+    def _at_least_one_dataset(self) -> PublishSettings:
+        if self.plan_metrics is None and self.agency_scorecard is None:
+            raise ValueError("name at least one dataset: plan_metrics or agency_scorecard")
+        return self
+
+    @property
+    def netloc(self) -> str:
+        """host[:port], as sodapy wants its `domain` argument."""
+        return urlsplit(self.domain).netloc
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.domain).scheme
+
+    @property
+    def datasets(self) -> dict[str, str]:
+        """board table name -> its dataset id, for the tables that are published."""
+        named = {"plan_metrics": self.plan_metrics, "agency_scorecard": self.agency_scorecard}
+        return {table: dataset for table, dataset in named.items() if dataset is not None}
+
+    def dataset_url(self, dataset_id: str) -> str:
+        """The dataset's page on the portal (its permalink)."""
+        return f"{self.domain}/d/{dataset_id}"
+
+
 class Portal(BaseModel):
     """One portal entry of the portal file."""
 
@@ -250,6 +319,8 @@ class PortalFile(BaseModel):
     # metric id (MD-1) -> the plan's target for its headline value.
     targets: dict[str, Target] = Field(default_factory=dict)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    # Off when absent: the metrics are published as open data only when the file says where.
+    publish: PublishSettings | None = None
 
     _aliases_one_to_one = field_validator("agency_aliases")(_aliases_are_one_to_one)
 
@@ -375,7 +446,7 @@ def parse_portal_document(document: object, source: str) -> PortalFile:
             options.update(_section_options(document.get(section) or {}, limits))
         except ValueError as error:
             raise PortalFileError(f"portal file {source}: {section}: {error}") from None
-    for key in ("first_night", "agency_aliases", "targets", "report"):
+    for key in ("first_night", "agency_aliases", "targets", "report", "publish"):
         if key in document:
             options[key] = document[key]
     try:
@@ -385,7 +456,16 @@ def parse_portal_document(document: object, source: str) -> PortalFile:
 
 
 TOP_LEVEL_KEYS = frozenset(
-    {"portals", "first_night", "shrink_guard", "checks", "agency_aliases", "targets", "report"}
+    {
+        "portals",
+        "first_night",
+        "shrink_guard",
+        "checks",
+        "agency_aliases",
+        "targets",
+        "report",
+        "publish",
+    }
 )
 # option -> (smallest, largest) allowed value
 _GUARD_OPTIONS = {"min_in_scope_ratio": (0.0, 1.0)}
