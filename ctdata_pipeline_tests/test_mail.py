@@ -533,6 +533,29 @@ def test_a_wrong_password_is_one_line_without_it(
     assert handler.received == []
 
 
+def test_a_server_echoing_the_password_has_it_redacted(
+    serve: Servers, ca: trustme.CA, ca_file: Path
+) -> None:
+    def echoing(*args: object) -> AuthResult:
+        return AuthResult(success=False, handled=False, message=f"535 5.7.8 {PASSWORD} is wrong")
+
+    port = serve(
+        Recorder(), tls_context=server_context(ca), require_starttls=True, authenticator=echoing
+    )
+    settings = settings_for(
+        port, security="starttls", ca_file=ca_file, user=USER, password=PASSWORD
+    )
+    with SmtpSender(settings) as sender, pytest.raises(DeliveryError) as raised:
+        sender.send(digest())
+    assert "535 5.7.8 [password] is wrong" in str(raised.value)
+    assert PASSWORD not in str(raised.value)
+
+
+def test_no_address_is_not_a_send() -> None:
+    with pytest.raises(ValueError, match="DATA Board: no address to send the board digest to"):
+        SmtpSender(settings_for(free_port())).send(digest(()))
+
+
 def test_a_certificate_the_system_does_not_trust_is_a_tls_failure(
     serve: Servers, ca: trustme.CA
 ) -> None:

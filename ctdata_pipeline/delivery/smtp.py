@@ -200,6 +200,8 @@ class SmtpSender:
     def send(self, digest: Digest, to: tuple[str, ...] | None = None) -> SentMessage:
         """Send to `to` (default: digest.to); addresses the server refuses are in `refused`."""
         recipients = digest.to if to is None else to
+        if not recipients:
+            raise ValueError(f"{digest.audience}: no address to send the {digest.kind} digest to")
         message = addressed(digest, self.settings.mail_from, recipients)
         try:
             smtp = self._connection()
