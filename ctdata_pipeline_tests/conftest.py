@@ -33,6 +33,18 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "CTDATA_BACKUP_DIR",
         "CTDATA_BACKUP_KEEP",
         "CTDATA_NIGHTLY_AT",
+        "SOCRATA_API_KEY_ID",
+        "SOCRATA_API_KEY_SECRET",
+        "CTDATA_RECIPIENTS",
+        "CTDATA_OUTBOX_DIR",
+        "CTDATA_SMTP_HOST",
+        "CTDATA_SMTP_PORT",
+        "CTDATA_SMTP_SECURITY",
+        "CTDATA_SMTP_USER",
+        "CTDATA_SMTP_PASSWORD",
+        "CTDATA_SMTP_TIMEOUT",
+        "CTDATA_SMTP_CA_FILE",
+        "CTDATA_MAIL_FROM",
     ):
         monkeypatch.delenv(name, raising=False)
 
