@@ -32,11 +32,10 @@ from ctdata_pipeline.board.after_night import (
 )
 from ctdata_pipeline.delivery.model import OPEN_DATA_PUBLICATION
 from ctdata_pipeline.harvest.http import (
-    RETRY_STATUSES,
     USER_AGENT,
-    CappedRetry,
     describe_http_failure,
     redact,
+    transport_retry,
 )
 from ctdata_pipeline.harvest.socrata import _without_sodapy_token_warning
 from ctdata_pipeline.partitions import nightly_date
@@ -290,18 +289,7 @@ def _client(settings: PublishSettings, credentials: Credentials) -> Iterator[Soc
     """sodapy's client as the harvester builds it (our retrying adapter, loopback http for the
     tests), with basic auth from the key pair. POST is retried like GET: an upsert keyed by
     row_id is idempotent, so a request that may have landed can be sent again."""
-    retry = CappedRetry(
-        total=settings.max_retries,
-        connect=settings.max_retries,
-        read=settings.max_retries,
-        status=settings.max_retries,
-        backoff_factor=1.0,
-        backoff_max=60,
-        status_forcelist=RETRY_STATUSES,
-        allowed_methods=frozenset({"GET", "POST"}),
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
+    retry = transport_retry(settings.max_retries, frozenset({"GET", "POST"}))
     with _without_sodapy_token_warning():
         client = Socrata(
             settings.netloc,

@@ -49,17 +49,18 @@ class CappedRetry(Retry):
         return min(seconds, MAX_RETRY_AFTER_SECONDS)
 
 
-def transport_retry(portal: Portal) -> Retry:
-    """Retries for statuses and connection faults, with backoff and Retry-After honoured."""
+def transport_retry(max_retries: int, methods: frozenset[str] = frozenset({"GET"})) -> Retry:
+    """Retries for statuses and connection faults, with backoff and Retry-After honoured, for
+    `methods` (a write may be retried only where sending it twice does no harm)."""
     return CappedRetry(
-        total=portal.max_retries,
-        connect=portal.max_retries,
-        read=portal.max_retries,
-        status=portal.max_retries,
+        total=max_retries,
+        connect=max_retries,
+        read=max_retries,
+        status=max_retries,
         backoff_factor=1.0,
         backoff_max=60,
         status_forcelist=RETRY_STATUSES,
-        allowed_methods=frozenset({"GET"}),
+        allowed_methods=methods,
         respect_retry_after_header=True,
         # Hand the last bad response back so the caller can report its status and body.
         raise_on_status=False,
@@ -67,7 +68,7 @@ def transport_retry(portal: Portal) -> Retry:
 
 
 def retrying_adapter(portal: Portal) -> HTTPAdapter:
-    return HTTPAdapter(max_retries=transport_retry(portal))
+    return HTTPAdapter(max_retries=transport_retry(portal.max_retries))
 
 
 def retrying_session(portal: Portal) -> requests.Session:
