@@ -398,7 +398,7 @@ def load_portal_file(path: Path | str | None = None) -> PortalFile:
         document = yaml.load(text, Loader=_PortalFileLoader)  # a SafeLoader
     except yaml.YAMLError as error:
         raise PortalFileError(
-            f"portal file {path}: not valid YAML ({_yaml_problem(error)})"
+            f"portal file {path}: not valid YAML ({yaml_problem(error)})"
         ) from None
     return parse_portal_document(document, source=str(path))
 
@@ -413,7 +413,8 @@ _PortalFileLoader.add_constructor(
 )
 
 
-def _yaml_problem(error: yaml.YAMLError) -> str:
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """Where a YAML file went wrong and how, on one line (line and column when known)."""
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or str(error)
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""

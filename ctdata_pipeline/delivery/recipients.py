@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from ctdata_pipeline.delivery.model import Cadence, Problem
+from ctdata_pipeline.portals import yaml_problem
 
 
 class RecipientsError(ValueError):
@@ -99,7 +100,7 @@ def load_recipients(path: Path) -> RecipientsFile:
         document = yaml.load(text, Loader=_RecipientsLoader)  # a SafeLoader
     except yaml.YAMLError as error:
         raise RecipientsError(
-            f"recipients file {path}: not valid YAML ({_yaml_problem(error)})"
+            f"recipients file {path}: not valid YAML ({yaml_problem(error)})"
         ) from None
     if not isinstance(document, dict):
         raise RecipientsError(
@@ -125,13 +126,6 @@ class _RecipientsLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)  # type: ignore[arg-type]
-
-
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or str(error)
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    return " ".join(f"{where}{problem}".split())
 
 
 def _first_problem(error: ValidationError) -> str:
