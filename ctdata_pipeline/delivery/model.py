@@ -6,12 +6,18 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
+from email import policy
 from email.message import EmailMessage
 from typing import Literal
 
 # How often a digest goes out: monthly on the first Monday, weekly on Mondays (08:00 New York).
 Cadence = Literal["monthly", "weekly"]
 DigestKind = Literal["board", "agency"]
+# How a message is written on the wire and to an .eml file: CRLF, with header lines up to RFC
+# 5322's limit of 998 characters. At the usual 78, Python's folder moves a value of about 70 to
+# 77 characters (an agency digest's Subject) whole onto a continuation line, and a reader then
+# sees the Subject with a leading space.
+WIRE_POLICY = policy.SMTP.clone(max_line_length=998)
 BOARD_AUDIENCE = "DATA Board"
 
 # Dagster names (assets, jobs, schedules) of the digests and of the open-data publication.

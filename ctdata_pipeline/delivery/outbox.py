@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
+from ctdata_pipeline.delivery.model import WIRE_POLICY
 from ctdata_pipeline.durable import sync_to_disk
 
 
@@ -15,7 +15,7 @@ def write_eml(message: EmailMessage, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        temporary.write_bytes(message.as_bytes(policy=policy.SMTP))
+        temporary.write_bytes(message.as_bytes(policy=WIRE_POLICY))
         sync_to_disk(temporary)
         os.replace(temporary, path)
     finally:

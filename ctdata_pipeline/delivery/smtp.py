@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, get_args
 
-from ctdata_pipeline.delivery.model import Digest
+from ctdata_pipeline.delivery.model import WIRE_POLICY, Digest
 from ctdata_pipeline.delivery.recipients import address_problem
 from ctdata_pipeline.settings import SettingsError
 
@@ -159,6 +159,7 @@ def addressed(digest: Digest, mail_from: str, to: tuple[str, ...] | None = None)
     """The digest's message with From, To (`to`, default digest.to), Date and a fresh
     Message-ID, ready to send or save. The digest's own message is left as it was."""
     message = copy.deepcopy(digest.message)
+    message.policy = WIRE_POLICY
     for header in ("From", "To", "Cc", "Bcc", "Date", "Message-ID"):
         del message[header]
     message["From"] = mail_from
