@@ -19,10 +19,22 @@ from ctdata_pipeline.board.assets import (
 )
 from ctdata_pipeline.catalog.assets import build_catalog_assets
 from ctdata_pipeline.catalog.checks import build_catalog_checks
+from ctdata_pipeline.delivery.assets import (
+    DeliverySettings,
+    build_delivery_assets,
+    digest_partitions,
+    digest_schedule,
+)
 from ctdata_pipeline.delivery.open_data import build_open_data_assets
 from ctdata_pipeline.harvest.assets import build_harvest_assets
 from ctdata_pipeline.harvest.resources import HarvestStaging, LivePortalClient, PortalClient
 from ctdata_pipeline.jobs import (
+    AGENCY_DIGEST_JOB,
+    AGENCY_DIGEST_SCHEDULE,
+    BOARD_DIGEST_JOB,
+    BOARD_DIGEST_SCHEDULE,
+    build_digest_job,
+    build_digest_schedule,
     build_nightly_job,
     build_nightly_schedule,
     build_probe_job,
@@ -87,8 +99,38 @@ def build_definitions(
     if portal_file.publish is not None:
         # The metrics as open data, after the night like the report (off without `publish:`).
         after_night.extend(build_open_data_assets(nights))
+    # The digests: their own jobs and Monday schedules, partitioned by the recipients file's
+    # periods (read here for the partitions; each run reads the file again).
+    cadences = digest_schedule(settings.recipients_file)
+    [board_digest, agency_digests] = build_delivery_assets(cadences, portal_file.first_night)
+    board_digest_job = build_digest_job(
+        BOARD_DIGEST_JOB,
+        board_digest,
+        "E-mail the DATA Board its digest of a period (CTDATA_RECIPIENTS), once per address; "
+        "config `dry_run: true` writes it to the outbox instead.",
+    )
+    agency_digest_job = build_digest_job(
+        AGENCY_DIGEST_JOB,
+        agency_digests,
+        "E-mail each agency with something to fix its digest of a period (CTDATA_RECIPIENTS), "
+        "once per address; config `dry_run: true` writes them to the outbox instead.",
+    )
+    digests_on = settings.recipients_file is not None
+    digest_schedules = [
+        build_digest_schedule(
+            job,
+            name,
+            cadence,
+            digest_partitions(cadence, portal_file.first_night).start.date(),
+            running=digests_on,
+        )
+        for job, name, cadence in (
+            (board_digest_job, BOARD_DIGEST_SCHEDULE, cadences.board),
+            (agency_digest_job, AGENCY_DIGEST_SCHEDULE, cadences.agencies),
+        )
+    ]
     defs = dg.Definitions(
-        assets=[*nightly_assets, *probe_assets, *after_night],
+        assets=[*nightly_assets, *probe_assets, *after_night, board_digest, agency_digests],
         asset_checks=[catalog_checks, metric_checks],
         jobs=[
             nightly_job,
@@ -97,10 +139,13 @@ def build_definitions(
             build_recompute_job([compute_plan_metrics, publish_board_tables], [catalog_checks]),
             build_report_job(after_night),
             probe_job,
+            board_digest_job,
+            agency_digest_job,
         ],
         schedules=[
             build_nightly_schedule(nightly_job, settings.nightly_at),
             build_probe_schedule(probe_job, an_hour_after(settings.nightly_at)),
+            *digest_schedules,
         ],
         sensors=[build_report_sensor(after_night), run_failure_alert],
         # Steps of a run one after another in the run's process: the chain is a line anyway,
@@ -114,6 +159,10 @@ def build_definitions(
             "readers_copy": ReadersCopyFolder(directory=str(settings.published_dir)),
             "warehouse": settings.warehouse(),
             "backups": BackupFolder(directory=str(settings.backups), keep=settings.backup_keep),
+            "delivery": DeliverySettings(
+                recipients_file=str(settings.recipients_file or ""),
+                outbox_dir=str(settings.outbox_dir),
+            ),
         },
     )
     # One owner for every asset, and its stage (the group) as a tag, set here once.

@@ -1,14 +1,16 @@
-"""The nightly job and its schedule (02:00 New York unless CTDATA_NIGHTLY_AT says otherwise), and
-the probe job and its schedule (03:00 New York: after the night's snapshot and metrics)."""
+"""The nightly job and its schedule (02:00 New York unless CTDATA_NIGHTLY_AT says otherwise), the
+probe job and its schedule (03:00 New York: after the night's snapshot and metrics), and the
+digest jobs and their schedules (Mondays 08:00 New York, for the period before)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import time
+from datetime import date, datetime, time, timedelta
+from typing import Literal
 
 import dagster as dg
 
-from ctdata_pipeline.partitions import HARVEST_TIME
+from ctdata_pipeline.partitions import HARVEST_TIME, NEW_YORK
 
 NIGHTLY_JOB = "nightly_job"
 NIGHTLY_SCHEDULE = "nightly_schedule"
@@ -19,6 +21,14 @@ PROBE_JOB = "probe_job"
 PROBE_SCHEDULE = "probe_schedule"
 # An hour after the nightly run: the probes read the night's snapshot and FR-1 assessment.
 PROBE_TIME = time(3, 0)
+BOARD_DIGEST_JOB = "board_digest_job"
+AGENCY_DIGEST_JOB = "agency_digest_job"
+BOARD_DIGEST_SCHEDULE = "board_digest_schedule"
+AGENCY_DIGEST_SCHEDULE = "agency_digest_schedule"
+# Monday 08:00 New York: the digests of the period before reach people as their week starts.
+DIGEST_CRON = "0 8 * * 1"
+# delivery.model.Cadence, spelled here: this module sits below delivery in the flow.
+DigestCadence = Literal["monthly", "weekly"]
 
 
 def build_nightly_job(assets: Sequence[dg.AssetsDefinition]) -> dg.UnresolvedAssetJobDefinition:
@@ -122,3 +132,69 @@ def build_probe_schedule(
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=f"Probe every portal at {at:%H:%M} New York time, one run per portal.",
     )
+
+
+def build_digest_job(
+    name: str, asset: dg.AssetsDefinition, description: str
+) -> dg.UnresolvedAssetJobDefinition:
+    """A digest's job: the one asset, one period (partition) a run."""
+    return dg.define_asset_job(
+        name=name,
+        selection=dg.AssetSelection.assets(asset),
+        description=description,
+        tags={"ctdata/job": "digests"},
+    )
+
+
+def build_digest_schedule(
+    job: dg.UnresolvedAssetJobDefinition,
+    name: str,
+    cadence: DigestCadence,
+    first_period: date,
+    running: bool,
+) -> dg.ScheduleDefinition:
+    """Mondays at 08:00 New York, the period before: a monthly digest on the month's first
+    Monday for the month before (other Mondays skip), a weekly one for the week before, Monday
+    to Sunday. Written by hand: build_schedule_from_partitioned_job would request the current
+    period, since the digest partitions include it (end_offset=1). Running by default only when
+    `running` (CTDATA_RECIPIENTS is set): without a file every tick would fail."""
+    every = "the month's first Monday" if cadence == "monthly" else "Monday"
+    before = "month" if cadence == "monthly" else "week (Monday to Sunday)"
+
+    @dg.schedule(
+        name=name,
+        job=job,
+        cron_schedule=DIGEST_CRON,
+        execution_timezone=NEW_YORK.key,
+        default_status=(
+            dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
+        ),
+        description=f"On {every} at 08:00 New York time, the digest of the {before} before.",
+    )
+    def digest_schedule(
+        context: dg.ScheduleEvaluationContext,
+    ) -> dg.RunRequest | dg.SkipReason:
+        at = context.scheduled_execution_time or datetime.now(NEW_YORK)
+        key = period_before(cadence, at)
+        if key is None:
+            return dg.SkipReason(
+                f"{at.astimezone(NEW_YORK).date()} is not the month's first Monday: the "
+                "monthly digest goes on the first Monday"
+            )
+        if key < first_period.isoformat():
+            return dg.SkipReason(f"the period {key} starts before the first night's")
+        return dg.RunRequest(run_key=f"{name}:{key}", partition_key=key)
+
+    return digest_schedule
+
+
+def period_before(cadence: DigestCadence, at: datetime) -> str | None:
+    """The partition key (first day) of the period before the Monday `at` falls on (New York
+    time); None for a monthly digest on a Monday that is not the month's first."""
+    day = at.astimezone(NEW_YORK).date()
+    if cadence == "monthly":
+        if day.day > 7:
+            return None
+        return (day.replace(day=1) - timedelta(days=1)).replace(day=1).isoformat()
+    monday = day - timedelta(days=day.weekday())
+    return (monday - timedelta(days=7)).isoformat()

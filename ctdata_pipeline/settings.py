@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 
@@ -36,6 +36,11 @@ class Settings:
     backup_keep: str = ""
     # When the nightly schedule fires, New York time (CTDATA_NIGHTLY_AT).
     nightly_at: time = HARVEST_TIME
+    # Who receives the digests (CTDATA_RECIPIENTS, a YAML file); None: no digests are sent.
+    recipients_file: Path | None = None
+    # Where a dry run writes the digests as .eml files (CTDATA_OUTBOX_DIR; default outbox/ in
+    # the working directory).
+    outbox_dir: Path = field(default_factory=lambda: Path.cwd() / "outbox")
 
     @classmethod
     def from_env(cls, cwd: Path | None = None) -> Settings:
@@ -55,6 +60,8 @@ class Settings:
             publish_dir=_path_from_env("CTDATA_PUBLISH_DIR", db_path.parent / "published", cwd),
             lock_wait_seconds=_number_from_env("CTDATA_LOCK_WAIT_SECONDS", LOCK_WAIT_SECONDS),
             nightly_at=_time_of_day_from_env("CTDATA_NIGHTLY_AT", HARVEST_TIME),
+            recipients_file=_optional_path_from_env("CTDATA_RECIPIENTS", cwd),
+            outbox_dir=_path_from_env("CTDATA_OUTBOX_DIR", cwd / "outbox", cwd),
         )
 
     @property
@@ -125,4 +132,13 @@ def _time_of_day_from_env(name: str, default: time) -> time:
 def _path_from_env(name: str, default: Path, cwd: Path) -> Path:
     value = os.environ.get(name)
     path = Path(value).expanduser() if value else default
+    return path if path.is_absolute() else (cwd / path)
+
+
+def _optional_path_from_env(name: str, cwd: Path) -> Path | None:
+    """A file the pipeline reads only when the variable is set (blank counts as unset)."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    path = Path(value).expanduser()
     return path if path.is_absolute() else (cwd / path)

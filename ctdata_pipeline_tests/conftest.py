@@ -13,6 +13,7 @@ from filelock import FileLock
 
 from ctdata_pipeline.partitions import today_in_new_york
 from ctdata_pipeline.warehouse import connect
+from ctdata_pipeline_tests.smtp_servers import Servers
 from ctdata_pipeline_tests.support import History, build_last_night, run_ctdata
 
 
@@ -111,3 +112,12 @@ def history(last_night_template: tuple[Path, date], tmp_path: Path) -> History:
     """This test's own copy of a good last night ("ct", Socrata; "hub", DCAT)."""
     template, last_night = last_night_template
     return History.copied_from(template, tmp_path, last_night)
+
+
+@pytest.fixture
+def smtp_servers() -> Iterator[Servers]:
+    """Real SMTP servers on loopback (aiosmtpd), started by the test, stopped after it."""
+    servers = Servers()
+    yield servers
+    for controller in servers.running.values():
+        controller.stop(no_assert=True)

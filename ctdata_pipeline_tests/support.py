@@ -72,6 +72,8 @@ ASSET_GROUPS = {
     "board_readers_copy": "board",
     "board_report": "report",
     "warehouse_backup": "backup",
+    "board_digest": "delivery",
+    "agency_digests": "delivery",
 }
 
 # NYC Open Data: a real Socrata portal whose custom-metadata keys differ from data.ct.gov's.

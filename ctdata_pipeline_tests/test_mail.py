@@ -10,7 +10,6 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 from email import policy
@@ -20,8 +19,7 @@ from typing import Any
 
 import pytest
 import trustme
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import AuthResult
 
 from ctdata_pipeline.delivery.model import BOARD_AUDIENCE, Digest, Period
 from ctdata_pipeline.delivery.outbox import write_eml
@@ -40,26 +38,16 @@ from ctdata_pipeline.delivery.smtp import (
     addressed,
 )
 from ctdata_pipeline.settings import SettingsError
-
-PASSWORD = "s3cret-Pa55word-never-logged"
-USER = "digest-bot"
-SENDER = "CT open data <opendata@digests.example.gov>"
-SMTP_VARIABLES = (
-    "CTDATA_SMTP_HOST",
-    "CTDATA_SMTP_PORT",
-    "CTDATA_SMTP_SECURITY",
-    "CTDATA_SMTP_USER",
-    "CTDATA_SMTP_PASSWORD",
-    "CTDATA_MAIL_FROM",
-    "CTDATA_SMTP_TIMEOUT",
-    "CTDATA_SMTP_CA_FILE",
+from ctdata_pipeline_tests.smtp_servers import (
+    PASSWORD,
+    USER,
+    Recorder,
+    Servers,
+    authenticator,
+    free_port,
 )
 
-
-@pytest.fixture(autouse=True)
-def no_smtp_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in SMTP_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+SENDER = "CT open data <opendata@digests.example.gov>"
 
 
 # --- the recipients file ---------------------------------------------------------------------
@@ -330,51 +318,6 @@ def test_a_ca_file_that_is_not_pem_is_named(
 # --- a real SMTP server on loopback --------------------------------------------------------------
 
 
-class Recorder:
-    """An aiosmtpd handler keeping what it received; it refuses the addresses in `refuse`."""
-
-    def __init__(self, refuse: set[str] | None = None) -> None:
-        self.refuse = refuse or set()
-        self.received: list[dict[str, Any]] = []
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        if address in self.refuse:
-            return f"550 5.1.1 <{address}>: mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        assert isinstance(envelope.content, bytes)
-        self.received.append(
-            {
-                "mail_from": envelope.mail_from,
-                "rcpt_tos": list(envelope.rcpt_tos),
-                "message": email.message_from_bytes(envelope.content, policy=policy.default),
-                "authenticated": session.authenticated,
-                "tls": server.transport.get_extra_info("ssl_object") is not None,
-            }
-        )
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def authenticator(
-    server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: object
-) -> AuthResult:
-    ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
-        USER.encode(),
-        PASSWORD.encode(),
-    )
-    return AuthResult(success=ok, handled=False)
-
-
 @pytest.fixture(scope="module")
 def ca() -> trustme.CA:
     return trustme.CA()
@@ -391,32 +334,6 @@ def server_context(ca: trustme.CA) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
     return context
-
-
-class Servers:
-    """aiosmtpd controllers on loopback, stopped at the end of the test."""
-
-    def __init__(self) -> None:
-        self.running: dict[int, Controller] = {}
-
-    def __call__(self, handler: Recorder, port: int | None = None, **smtp_options: Any) -> int:
-        controller = Controller(
-            handler, hostname="127.0.0.1", port=port or free_port(), **smtp_options
-        )
-        controller.start()
-        self.running[controller.port] = controller
-        return controller.port
-
-    def stop(self, port: int) -> None:
-        self.running.pop(port).stop()
-
-
-@pytest.fixture
-def serve() -> Iterator[Servers]:
-    servers = Servers()
-    yield servers
-    for controller in servers.running.values():
-        controller.stop(no_assert=True)
 
 
 def settings_for(port: int, **changes: Any) -> SmtpSettings:
@@ -437,9 +354,9 @@ def digest(to: tuple[str, ...] = ("chair@example.gov", "member@example.gov")) ->
     return Digest("board", period, BOARD_AUDIENCE, to, date(2026, 11, 30), message)
 
 
-def test_a_plain_send_arrives_whole(serve: Servers) -> None:
+def test_a_plain_send_arrives_whole(smtp_servers: Servers) -> None:
     handler = Recorder()
-    port = serve(handler)
+    port = smtp_servers(handler)
     with SmtpSender(settings_for(port)) as sender:
         sent = sender.send(digest())
     assert sent.accepted == ("chair@example.gov", "member@example.gov") and sent.refused == {}
@@ -480,10 +397,10 @@ def test_addressed_leaves_the_digest_as_it_was_and_takes_a_subset() -> None:
 
 
 def test_starttls_with_a_private_ca_and_login(
-    serve: Servers, ca: trustme.CA, ca_file: Path, monkeypatch: pytest.MonkeyPatch
+    smtp_servers: Servers, ca: trustme.CA, ca_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     handler = Recorder()
-    port = serve(
+    port = smtp_servers(
         handler,
         tls_context=server_context(ca),
         require_starttls=True,
@@ -509,10 +426,10 @@ def test_starttls_with_a_private_ca_and_login(
 
 
 def test_a_wrong_password_is_one_line_without_it(
-    serve: Servers, ca: trustme.CA, ca_file: Path, caplog: pytest.LogCaptureFixture
+    smtp_servers: Servers, ca: trustme.CA, ca_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     handler = Recorder()
-    port = serve(
+    port = smtp_servers(
         handler,
         tls_context=server_context(ca),
         require_starttls=True,
@@ -534,12 +451,12 @@ def test_a_wrong_password_is_one_line_without_it(
 
 
 def test_a_server_echoing_the_password_has_it_redacted(
-    serve: Servers, ca: trustme.CA, ca_file: Path
+    smtp_servers: Servers, ca: trustme.CA, ca_file: Path
 ) -> None:
     def echoing(*args: object) -> AuthResult:
         return AuthResult(success=False, handled=False, message=f"535 5.7.8 {PASSWORD} is wrong")
 
-    port = serve(
+    port = smtp_servers(
         Recorder(), tls_context=server_context(ca), require_starttls=True, authenticator=echoing
     )
     settings = settings_for(
@@ -557,26 +474,26 @@ def test_no_address_is_not_a_send() -> None:
 
 
 def test_a_certificate_the_system_does_not_trust_is_a_tls_failure(
-    serve: Servers, ca: trustme.CA
+    smtp_servers: Servers, ca: trustme.CA
 ) -> None:
-    port = serve(Recorder(), tls_context=server_context(ca), require_starttls=True)
+    port = smtp_servers(Recorder(), tls_context=server_context(ca), require_starttls=True)
     with SmtpSender(settings_for(port, security="starttls")) as sender:
         with pytest.raises(DeliveryError, match=r"127\.0\.0\.1:\d+: TLS failure \(certificate"):
             sender.send(digest())
 
 
-def test_implicit_tls(serve: Servers, ca: trustme.CA, ca_file: Path) -> None:
+def test_implicit_tls(smtp_servers: Servers, ca: trustme.CA, ca_file: Path) -> None:
     handler = Recorder()
-    port = serve(handler, ssl_context=server_context(ca))
+    port = smtp_servers(handler, ssl_context=server_context(ca))
     with SmtpSender(settings_for(port, security="tls", ca_file=ca_file)) as sender:
         sent = sender.send(digest())
     assert len(sent.accepted) == 2
     assert handler.received[0]["tls"]
 
 
-def test_one_refused_recipient_does_not_stop_the_others(serve: Servers) -> None:
+def test_one_refused_recipient_does_not_stop_the_others(smtp_servers: Servers) -> None:
     handler = Recorder(refuse={"gone@example.gov"})
-    port = serve(handler)
+    port = smtp_servers(handler)
     to = ("chair@example.gov", "gone@example.gov", "member@example.gov")
     with SmtpSender(settings_for(port)) as sender:
         sent = sender.send(digest(), to)
@@ -587,9 +504,9 @@ def test_one_refused_recipient_does_not_stop_the_others(serve: Servers) -> None:
     assert handler.received[0]["message"]["To"] == ", ".join(to)
 
 
-def test_every_recipient_refused_fails_and_the_next_send_reconnects(serve: Servers) -> None:
+def test_every_recipient_refused_fails_and_the_next_send_reconnects(smtp_servers: Servers) -> None:
     handler = Recorder(refuse={"gone@example.gov", "left@example.gov"})
-    port = serve(handler)
+    port = smtp_servers(handler)
     with SmtpSender(settings_for(port)) as sender:
         with pytest.raises(DeliveryError) as raised:
             sender.send(digest(("gone@example.gov", "left@example.gov")))
@@ -615,26 +532,28 @@ def test_a_server_that_never_answers_fails_within_the_timeout() -> None:
     assert str(raised.value) == f"SMTP server 127.0.0.1:{port}: no answer within 1 s"
 
 
-def test_nothing_listening_is_a_refused_connection_and_the_next_send_works(serve: Servers) -> None:
+def test_nothing_listening_is_a_refused_connection_and_the_next_send_works(
+    smtp_servers: Servers,
+) -> None:
     port = free_port()
     with SmtpSender(settings_for(port)) as sender:
         with pytest.raises(DeliveryError, match=rf"127\.0\.0\.1:{port}: refused the connection"):
             sender.send(digest())
         handler = Recorder()
-        serve(handler, port=port)
+        smtp_servers(handler, port=port)
         assert sender.send(digest()).accepted == ("chair@example.gov", "member@example.gov")
     assert len(handler.received) == 1
 
 
-def test_a_connection_the_server_dropped_is_opened_again(serve: Servers) -> None:
+def test_a_connection_the_server_dropped_is_opened_again(smtp_servers: Servers) -> None:
     first = Recorder()
-    port = serve(first)
+    port = smtp_servers(first)
     with SmtpSender(settings_for(port)) as sender:
         sender.send(digest())
         # The server goes away (a restart) while the sender holds its connection.
-        serve.stop(port)
+        smtp_servers.stop(port)
         second = Recorder()
-        serve(second, port=port)
+        smtp_servers(second, port=port)
         sender.send(digest())
     assert len(first.received) == 1 and len(second.received) == 1
 
