@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -28,12 +28,24 @@ from ctdata_pipeline.catalog.importer import (
     import_archive,
 )
 from ctdata_pipeline.code_location import live_definitions
+from ctdata_pipeline.delivery.assets import digest_schedule
+from ctdata_pipeline.delivery.model import AGENCY_DIGESTS, BOARD_DIGEST, DigestKind, Period
+from ctdata_pipeline.delivery.recipients import RecipientsError, load_recipients
+from ctdata_pipeline.delivery.smtp import SmtpSettings
 from ctdata_pipeline.demo.definitions import demo_definitions
 from ctdata_pipeline.demo.generator import DEMO_NIGHTS
 from ctdata_pipeline.demo.portals import DEMO_MAX_NIGHTS, demo_portal_file
+from ctdata_pipeline.demo.recipients import write_demo_recipients
 from ctdata_pipeline.demo.resources import DemoPortalClient
 from ctdata_pipeline.failures import failing_clearly
-from ctdata_pipeline.jobs import NIGHTLY_JOB, PROBE_JOB, RECOMPUTE_JOB, REPORT_JOB
+from ctdata_pipeline.jobs import (
+    AGENCY_DIGEST_JOB,
+    BOARD_DIGEST_JOB,
+    NIGHTLY_JOB,
+    PROBE_JOB,
+    RECOMPUTE_JOB,
+    REPORT_JOB,
+)
 from ctdata_pipeline.launch import LaunchRequest, launch_waves
 from ctdata_pipeline.metrics.targets import judge, movement
 from ctdata_pipeline.partitions import night_key, today_in_new_york
@@ -200,6 +212,61 @@ def run_nights(
     ]
 
 
+# kind -> (its job, its asset: the op its run config names)
+DIGEST_JOBS: dict[DigestKind, tuple[str, str]] = {
+    "board": (BOARD_DIGEST_JOB, BOARD_DIGEST),
+    "agency": (AGENCY_DIGEST_JOB, AGENCY_DIGESTS),
+}
+
+
+@dataclass(frozen=True)
+class DigestResult:
+    kind: DigestKind
+    period: Period
+    success: bool
+    reason: str
+    eml_files: tuple[Path, ...]  # a dry run's
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} digest {self.period.key} ({self.period.words})"
+
+
+def run_digests(
+    defs: dg.Definitions,
+    settings: Settings,
+    kinds: Sequence[DigestKind],
+    day: date,
+    instance: dg.DagsterInstance,
+    log_level: str,
+    dry_run: bool,
+) -> list[DigestResult]:
+    """One run of each digest job, for the period (of the recipients file's schedule) holding
+    `day`, one after another (each records its sends in the DuckDB file), as the digest
+    schedules make them; `dry_run` goes into the run config, where the Launchpad puts it."""
+    cadences = digest_schedule(settings.recipients_file)
+    results = []
+    for kind in kinds:
+        job_name, asset = DIGEST_JOBS[kind]
+        period = Period.containing(cadences.board if kind == "board" else cadences.agencies, day)
+        config = _run_config(log_level) | {"ops": {asset: {"config": {"dry_run": dry_run}}}}
+        request = LaunchRequest(job_name, period.key, period.start, f"{kind} digest", config)
+        [outcome] = launch_waves(defs, [[request]], instance)
+        written = _eml_files(instance, outcome.run_id) if outcome.success else ()
+        results.append(DigestResult(kind, period, outcome.success, outcome.reason, written))
+    return results
+
+
+def _eml_files(instance: dg.DagsterInstance, run_id: str) -> tuple[Path, ...]:
+    """The .eml files a dry run wrote, as its materialization says."""
+    files: list[Path] = []
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = entry.asset_materialization
+        if materialization is not None and "eml_files" in materialization.metadata:
+            files.extend(Path(p) for p in materialization.metadata["eml_files"].value)
+    return tuple(files)
+
+
 def _run_config(log_level: str) -> dict[str, object]:
     return {"loggers": {"console": {"config": {"log_level": log_level}}}}
 
@@ -292,6 +359,10 @@ def demo(nights: int, seed: int, log_level: str) -> None:
     """Run the real job offline against generated demo portals, for several simulated nights."""
     started = time.monotonic()
     settings = Settings.from_env()
+    if settings.recipients_file is None:
+        # The demo addresses its digests to example.org; they are only written (a dry run).
+        recipients = write_demo_recipients(settings.db_path.parent)
+        settings = replace(settings, recipients_file=recipients)
     home = ensure_dagster_home()
     last_night = today_in_new_york()
     client = DemoPortalClient(last_night=last_night.isoformat(), nights=nights, seed=seed)
@@ -309,6 +380,10 @@ def demo(nights: int, seed: int, log_level: str) -> None:
         results = run_nights(
             defs, plan, instance, log_level, reports=story.night_dates(), probes=True
         )
+        # The digests of the periods holding the last night, as .eml files in the outbox.
+        digest_results = run_digests(
+            defs, settings, list(DIGEST_JOBS), story.last_night, instance, log_level, True
+        )
     _print_demo_snapshots(settings.db_path, portal_names, story.night_dates())
     _print_headlines(
         settings.db_path,
@@ -323,9 +398,28 @@ def demo(nights: int, seed: int, log_level: str) -> None:
     )
     click.echo(f"All reports:   {settings.report_dir / 'index.html'}")
     click.echo(f"Readers' copy: {settings.published_database} (open this one with tools)")
-    click.echo(f"Dagster home:  {home} ({len(results)} runs recorded)")
+    _print_demo_digests(digest_results, settings.recipients_file)
+    click.echo(f"Dagster home:  {home} ({len(results) + len(digest_results)} runs recorded)")
     click.echo(f"Wall time:     {time.monotonic() - started:.1f}s")
+    for result in digest_results:
+        if not result.success:
+            click.echo(f"ctdata demo: {result.label}: {result.reason}", err=True)
     _fail_on_failures("demo", results)
+    if not all(result.success for result in digest_results):
+        sys.exit(1)
+
+
+def _print_demo_digests(results: Sequence[DigestResult], recipients: Path | None) -> None:
+    """Where the demo's digests were written: the Board's file, the agencies' folder."""
+    for result in results:
+        if not result.eml_files:
+            continue
+        if result.kind == "board":
+            click.echo(f"Board digest:  {result.eml_files[0]} (a dry run: not sent)")
+        else:
+            folder = result.eml_files[0].parent
+            click.echo(f"Agencies':     {folder} ({len(result.eml_files)} .eml files, one each)")
+    click.echo(f"Recipients:    {recipients}")
 
 
 @main.command("import")
@@ -467,6 +561,93 @@ def recompute(first: str, last: str | None, portals: tuple[str, ...], log_level:
     for result in results:
         click.echo(f"{result.snapshot_date} {result.portal}: {result.status}")
     _fail_on_failures("recompute", results)
+
+
+@main.command()
+@click.option("--board", "board_only", is_flag=True, help="Only the Board's digest.")
+@click.option("--agencies", "agencies_only", is_flag=True, help="Only the agencies' digests.")
+@click.option(
+    "--for",
+    "day",
+    metavar="YYYY-MM-DD",
+    help="A day of the period to send; default: the last stored night's period.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Write the digests as .eml files to the outbox (CTDATA_OUTBOX_DIR): nothing is sent "
+    "or recorded.",
+)
+@log_level_option
+def digests(
+    board_only: bool, agencies_only: bool, day: str | None, dry_run: bool, log_level: str
+) -> None:
+    """Send the digests of a period now (the Board's and the agencies', as their Monday
+    schedules do), each address once: a digest already sent to an address is not sent again.
+    Recipients from CTDATA_RECIPIENTS, the SMTP server from CTDATA_SMTP_HOST and the rest."""
+    settings = Settings.from_env()
+    kinds: list[DigestKind] = [
+        kind
+        for kind, only in (("board", board_only), ("agency", agencies_only))
+        if only or not (board_only or agencies_only)
+    ]
+    _refuse_undeliverable(settings, dry_run)
+    if day is None:
+        on = _last_stored_night(settings)
+    else:
+        try:
+            on = date.fromisoformat(day)
+        except ValueError as error:
+            _fail(f"ctdata digests: --for {day!r}: {error}", code=2)
+    defs, _, _ = served_portals(settings, "digests")
+    ensure_dagster_home()
+    with recording_instance() as instance:
+        results = run_digests(defs, settings, kinds, on, instance, log_level, dry_run)
+    _print_digest_results(results)
+
+
+def _refuse_undeliverable(settings: Settings, dry_run: bool) -> None:
+    """Exit 2 before any run when the digests could not go: no or a bad recipients file, or
+    no SMTP server for a real send (each run would fail saying so; this says it once)."""
+    if settings.recipients_file is None:
+        _fail(
+            "ctdata digests: CTDATA_RECIPIENTS is not set: no recipients file says who receives "
+            "the digests (README: Recipients and SMTP)",
+            code=2,
+        )
+    try:
+        load_recipients(settings.recipients_file)
+    except RecipientsError as error:
+        _fail(f"ctdata digests: CTDATA_RECIPIENTS: {error}", code=2)
+    if not dry_run and SmtpSettings.from_env() is None:
+        _fail(
+            "ctdata digests: no SMTP server to send through: set CTDATA_SMTP_HOST (and "
+            "CTDATA_MAIL_FROM), or add --dry-run to write the digests to the outbox",
+            code=2,
+        )
+
+
+def _last_stored_night(settings: Settings) -> date:
+    if not settings.db_path.exists():
+        _fail(f"ctdata digests: no database at {settings.db_path} yet (CTDATA_DB)", 1)
+    with database(settings.db_path, read_only=True) as conn:
+        night = scalar(conn, "SELECT max(snapshot_date) FROM catalog.snapshots")
+    if night is None:
+        _fail(f"ctdata digests: no night stored in {settings.db_path} yet", 1)
+    return night
+
+
+def _print_digest_results(results: Sequence[DigestResult]) -> None:
+    for result in results:
+        click.echo(f"{result.label}: {'ok' if result.success else 'FAILED'}")
+        for path in result.eml_files:
+            click.echo(f"  {path}")
+    failed = [result for result in results if not result.success]
+    for result in failed:
+        # The run's failure lists every digest that did not go, one per line.
+        click.echo(f"ctdata digests: {result.label}: {result.reason}", err=True)
+    if failed:
+        sys.exit(1)
 
 
 @main.command()

@@ -1,14 +1,20 @@
 """`ctdata demo` and `ctdata nightly` as a newcomer and the nightly cron run them: the installed
 console script, in a fresh working folder, against loopback portals."""
 
+import email
 import shutil
+from email import policy
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
+from ctdata_pipeline.delivery.deliver import DRY_RUN_FROM
+from ctdata_pipeline.delivery.model import Period
+from ctdata_pipeline.delivery.recipients import load_recipients
 from ctdata_pipeline.demo.generator import DEMO_NIGHTS
 from ctdata_pipeline.demo.portals import demo_portal_file
+from ctdata_pipeline.demo.recipients import DEMO_RECIPIENTS_FILE
 from ctdata_pipeline.metrics.definitions import METRICS
 from ctdata_pipeline.metrics.targets import judge, movement
 from ctdata_pipeline.partitions import today_in_new_york
@@ -90,18 +96,67 @@ def test_ctdata_demo_end_to_end_in_a_fresh_folder(demo_run):
     nightly = [run for run in runs if run.job_name == "nightly_job"]
     probes = [run for run in runs if run.job_name == "probe_job"]
     reports = [run for run in runs if run.job_name == "report_job"]
-    # Each night: two portals' nightly runs, then their probe runs; the reports after.
+    # Each night: two portals' nightly runs, then their probe runs; the reports after, and
+    # last the Board's and the agencies' digests of the periods holding the last night.
     assert len(nightly) == len(probes) == 2 * DEMO_NIGHTS
-    assert len(runs) == len(nightly) + len(probes) + DEMO_NIGHTS
-    # A report a night, every one after every night is stored (get_runs lists newest first).
+    assert len(runs) == len(nightly) + len(probes) + DEMO_NIGHTS + 2
+    assert f"({len(runs)} runs recorded)" in completed.stdout
+    # get_runs lists newest first.
+    assert [run.job_name for run in runs[:2]] == ["agency_digest_job", "board_digest_job"]
+    assert [run.tags["dagster/partition"] for run in runs[:2]] == [
+        Period.containing("weekly", nights[-1]).key,
+        Period.containing("monthly", nights[-1]).key,
+    ]
+    # A report a night, every one after every night is stored.
     assert [run.tags["dagster/partition"] for run in reports] == [
         night.isoformat() for night in reversed(nights)
     ]
-    assert [run.run_id for run in runs[:DEMO_NIGHTS]] == [run.run_id for run in reports]
+    assert [run.run_id for run in runs[2 : 2 + DEMO_NIGHTS]] == [run.run_id for run in reports]
     assert {run.tags["dagster/partition/portal"] for run in nightly} == {
         "demo.data.ct.gov",
         "demo.geodata.ct.gov",
     }
+
+
+def test_ctdata_demo_writes_the_digests_as_eml_files_a_mail_client_opens(demo_run):
+    folder, stdout = demo_run.folder, demo_run.completed.stdout
+    last_night = today_in_new_york()
+    month = Period.containing("monthly", last_night)
+    board_eml = folder / "outbox" / "board" / month.key / "board.eml"
+    assert f"Board digest:  {board_eml} (a dry run: not sent)" in stdout
+    recipients = load_recipients(folder / "data" / DEMO_RECIPIENTS_FILE)
+    assert f"Recipients:    {folder / 'data' / DEMO_RECIPIENTS_FILE}" in stdout
+
+    board = email.message_from_bytes(board_eml.read_bytes(), policy=policy.default)
+    assert board["To"] == ", ".join(recipients.board)
+    assert board["From"] == DRY_RUN_FROM
+    assert board["Subject"].startswith(f"Connecticut's open data portals (demo), {month.words}:")
+    assert {part.get_filename() for part in board.iter_attachments()} >= {"board.xlsx"}
+    for kind in ("plain", "html"):
+        assert board.get_body((kind,)) is not None
+
+    # One agency digest per demo agency with something to fix, or asking to hear anyway.
+    week = Period.containing("weekly", last_night)
+    agency_folder = folder / "outbox" / "agency" / week.key
+    emls = sorted(agency_folder.glob("*.eml"))
+    assert f"Agencies':     {agency_folder} ({len(emls)} .eml files, one each)" in stdout
+    assert len(emls) >= 10
+    addresses = set()
+    for path in emls:
+        message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        # "<agency>, week of 30 November 2026: 3 datasets to fix", on one line.
+        assert f", {week.words.removeprefix('the ')}: " in message["Subject"]
+        assert not message["Subject"].startswith(" ")
+        assert message["To"].endswith("@example.org")
+        [attachment] = list(message.iter_attachments())
+        assert attachment.get_filename() == f"{path.stem}.csv"
+        addresses.add(message["To"])
+    assert len(addresses) == len(emls)
+    # Nothing was sent, so nothing is recorded as sent.
+    assert query(
+        folder / "data" / "ctdata.duckdb",
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'delivery'",
+    ) == [(0,)]
 
 
 def test_ctdata_demo_honours_ctdata_db(tmp_path):
