@@ -156,55 +156,42 @@ def _digest_asset(
         portals: PortalList,
         delivery: DeliverySettings,
     ) -> dg.MaterializeResult:
-        return _run_digests(context, kind, cadence, config, warehouse, reports, portals, delivery)
+        # Compose the period's digests (read-only, the file closed after), deliver them, then
+        # fail naming every one that did not go, once the others went.
+        recipients = delivery.recipients()
+        smtp = None if config.dry_run else _smtp_settings()
+        period = Period.from_key(cadence, context.partition_key)
+        if not Path(warehouse.database).exists():
+            raise nothing_stored_failure(warehouse.database)
+        digests, problems = _compose(kind, period, warehouse, reports, portals, recipients)
+        if not digests:
+            context.log.info(f"{period.words}: no {kind} digest to send")
+        report = deliver(
+            digests,
+            problems,
+            warehouse=warehouse,
+            smtp=smtp,
+            dry_run=config.dry_run,
+            outbox_dir=delivery.outbox(),
+            mail_from=os.environ.get("CTDATA_MAIL_FROM") or None,
+            log=context.log,
+        )
+        for problem in report.problems:
+            context.log.error(str(problem))
+        metadata = _metadata(period, digests, report, config.dry_run)
+        if report.problems:
+            went = "written" if config.dry_run else "sent"
+            raise dg.Failure(
+                description=(
+                    f"{len(report.problems)} problem(s) with the {kind} digests of {period.words} "
+                    f"(the others were {went}):\n" + "\n".join(str(p) for p in report.problems)
+                ),
+                metadata=metadata,
+                allow_retries=False,
+            )
+        return dg.MaterializeResult(metadata=metadata)
 
     return digest_asset
-
-
-def _run_digests(
-    context: dg.AssetExecutionContext,
-    kind: DigestKind,
-    cadence: Cadence,
-    config: DigestConfig,
-    warehouse: DuckDBWarehouse,
-    reports: ReportFolder,
-    portals: PortalList,
-    delivery: DeliverySettings,
-) -> dg.MaterializeResult:
-    """Compose the period's digests (read-only, the file closed after), deliver them, then fail
-    naming every one that did not go, once the others went."""
-    recipients = delivery.recipients()
-    smtp = None if config.dry_run else _smtp_settings()
-    period = Period.from_key(cadence, context.partition_key)
-    if not Path(warehouse.database).exists():
-        raise nothing_stored_failure(warehouse.database)
-    digests, problems = _compose(kind, period, warehouse, reports, portals, recipients)
-    if not digests:
-        context.log.info(f"{period.words}: no {kind} digest to send")
-    report = deliver(
-        digests,
-        problems,
-        warehouse=warehouse,
-        smtp=smtp,
-        dry_run=config.dry_run,
-        outbox_dir=delivery.outbox(),
-        mail_from=os.environ.get("CTDATA_MAIL_FROM") or None,
-        log=context.log,
-    )
-    for problem in report.problems:
-        context.log.error(str(problem))
-    metadata = _metadata(period, digests, report, config.dry_run)
-    if report.problems:
-        went = "written" if config.dry_run else "sent"
-        raise dg.Failure(
-            description=(
-                f"{len(report.problems)} problem(s) with the {kind} digests of {period.words} "
-                f"(the others were {went}):\n" + "\n".join(str(p) for p in report.problems)
-            ),
-            metadata=metadata,
-            allow_retries=False,
-        )
-    return dg.MaterializeResult(metadata=metadata)
 
 
 def _compose(
