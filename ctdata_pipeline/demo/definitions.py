@@ -12,7 +12,7 @@ from ctdata_pipeline.settings import Settings
 
 
 def demo_definitions(settings: Settings, client: DemoPortalClient) -> dg.Definitions:
-    portals = DemoPortalList(last_night=client.last_night)
+    portals = DemoPortalList(last_night=client.last_night, peers=client.peers)
     return build_definitions(settings, portals, client)
 
 
