@@ -392,3 +392,72 @@ def dg_instant(night: date):
     from ctdata_pipeline.partitions import night_instant
 
     return night_instant(night)
+
+
+def test_ctdata_demo_peers_end_to_end(tmp_path):
+    """`ctdata demo --peers --nights 2`: the Board's portals on both nights, the peers on the
+    last one, the 0-byte peer named and the demo still a success, its table equal to the
+    warehouse, the report's section and observatory on the last night only."""
+    from ctdata_pipeline.demo.peers import EXPECTED_TO_FAIL, PEER_FEEDS
+    from ctdata_pipeline.demo.portals import DEMO_HUB, DEMO_SOCRATA
+    from ctdata_pipeline_tests.support import SHARED, run_ctdata
+
+    completed = run_ctdata(
+        tmp_path, "demo", "--peers", "--nights", "2", CTDATA_SHARED_DIR=str(SHARED)
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    out = completed.stdout
+    db = tmp_path / "data" / "ctdata.duckdb"
+    night = today_in_new_york()
+    peers = {feed.name for feed in PEER_FEEDS}
+    stored = query(db, "SELECT snapshot_date, portal FROM catalog.snapshots")
+    assert {portal for d, portal in stored if d == night} == {DEMO_SOCRATA, DEMO_HUB} | (
+        peers - EXPECTED_TO_FAIL
+    )
+    assert {portal for d, portal in stored if d != night} == {DEMO_SOCRATA, DEMO_HUB}
+
+    values = {
+        portal: value
+        for portal, value in query(
+            db,
+            "SELECT portal, value FROM board.plan_metrics WHERE snapshot_date = ? AND "
+            "agency IS NULL AND metric = 'pct_missing_metadata'",
+            [night],
+        )
+    }
+    peer_values = [v for name, v in values.items() if name in peers]
+    assert f"Connecticut among its peers, {night}: MD-1" in out
+    assert f"{len(peer_values)} of {len(PEER_FEEDS)} peers measured" in out
+    for own in (DEMO_SOCRATA, DEMO_HUB):
+        rank = expected_rank(values, own, lower_is_better=True)
+        line = next(
+            line for line in out.splitlines() if line.startswith(f"  {own} ") and "of 12" in line
+        )
+        assert f"{values[own]:.1f}%" in line and f"{rank} of {len(values)}" in line
+        assert f"{statistics.median(peer_values):.1f}%" in line
+    for failed in EXPECTED_TO_FAIL:
+        assert f"not measured: {failed} (its harvest failed: " in out
+
+    reports = tmp_path / "reports"
+    last = (reports / night.isoformat() / "report.html").read_text(encoding="utf-8")
+    assert 'id="peers"' in last and (reports / night.isoformat() / "observatory.html").is_file()
+    first = sorted(p for p in reports.iterdir() if p.name[:2] == "20")[0]
+    assert first.name != night.isoformat()
+    assert 'id="peers"' not in (first / "report.html").read_text(encoding="utf-8")
+    assert not (first / "observatory.html").exists()
+    # The Board's digest names the Board's portals only.
+    [board_eml] = (tmp_path / "outbox" / "board").rglob("*.eml")
+    message = board_eml.read_text(encoding="utf-8", errors="replace")
+    assert DEMO_SOCRATA in message and not any(peer in message for peer in peers)
+
+
+def test_demo_peers_without_the_corpus_is_one_line(tmp_path):
+    from ctdata_pipeline_tests.support import run_ctdata
+
+    completed = run_ctdata(tmp_path, "demo", "--peers", CTDATA_SHARED_DIR=str(tmp_path / "nowhere"))
+    assert completed.returncode == 2
+    assert completed.stderr.count("\n") == 1
+    assert completed.stderr.startswith("ctdata demo: --peers serves real feeds")
+    assert str(tmp_path / "nowhere" / "realdata" / "national" / "latest") in completed.stderr
+    assert "CTDATA_SHARED_DIR" in completed.stderr
+    assert not (tmp_path / "data").exists()
