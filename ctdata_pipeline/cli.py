@@ -32,7 +32,7 @@ from ctdata_pipeline.delivery.assets import digest_schedule
 from ctdata_pipeline.delivery.model import AGENCY_DIGESTS, BOARD_DIGEST, DigestKind, Period
 from ctdata_pipeline.delivery.recipients import RecipientsError, load_recipients
 from ctdata_pipeline.delivery.smtp import SmtpSettings
-from ctdata_pipeline.demo.definitions import demo_definitions
+from ctdata_pipeline.demo.definitions import demo_definitions, demo_peers_from_env
 from ctdata_pipeline.demo.generator import DEMO_NIGHTS
 from ctdata_pipeline.demo.peers import EXPECTED_TO_FAIL, PeersMissing, corpus_folder
 from ctdata_pipeline.demo.portals import DEMO_MAX_NIGHTS, demo_portal_file
@@ -125,7 +125,9 @@ def served_portals(settings: Settings, command: str) -> tuple[dg.Definitions, Po
     the portals come from, for messages."""
     try:
         if os.environ.get("CTDATA_DEPLOYMENT", "live") == "demo":
-            client = DemoPortalClient(last_night=today_in_new_york().isoformat())
+            client = DemoPortalClient(
+                last_night=today_in_new_york().isoformat(), peers=demo_peers_from_env()
+            )
             return demo_definitions(settings, client), client.portal_file(), "the demo"
         return live_definitions(settings), settings.load_portals(), str(settings.portals_file)
     except PortalFileError as error:

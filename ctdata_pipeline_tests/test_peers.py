@@ -461,3 +461,23 @@ def test_demo_peers_without_the_corpus_is_one_line(tmp_path):
     assert str(tmp_path / "nowhere" / "realdata" / "national" / "latest") in completed.stderr
     assert "CTDATA_SHARED_DIR" in completed.stderr
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("peers", ["1", None])
+def test_the_demo_location_has_the_peers_partitions_when_asked(monkeypatch, tmp_path, peers):
+    """CTDATA_DEMO_PEERS=1 with CTDATA_DEPLOYMENT=demo: the UI's location (and the commands)
+    serve the portal file of `ctdata demo --peers`, its peers a row of partitions each."""
+    from ctdata_pipeline.code_location import definitions_from_env
+    from ctdata_pipeline.demo.peers import PEER_FEEDS
+    from ctdata_pipeline.demo.portals import DEMO_HUB, DEMO_SOCRATA
+    from ctdata_pipeline.partitions import PORTAL
+
+    monkeypatch.setenv("CTDATA_DEPLOYMENT", "demo")
+    monkeypatch.setenv("CTDATA_DB", str(tmp_path / "ctdata.duckdb"))
+    if peers:
+        monkeypatch.setenv("CTDATA_DEMO_PEERS", peers)
+    defs = definitions_from_env()
+    partitions = defs.resolve_job_def("nightly_job").partitions_def
+    portals = partitions.get_partitions_def_for_dimension(PORTAL).get_partition_keys()
+    expected = [DEMO_SOCRATA, DEMO_HUB, *(feed.name for feed in PEER_FEEDS if peers)]
+    assert portals == expected
