@@ -140,7 +140,7 @@ def load_night(
         entry = next((p for p in portal_file.portals if p.name == name), None)
         portal = PortalNight(
             name=name,
-            kind=kind or (entry.kind if entry else ""),
+            kind=kind,
             snapshot_time=snapshot_time,
             source=source,
             site=public_site(
