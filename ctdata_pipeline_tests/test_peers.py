@@ -481,3 +481,21 @@ def test_the_demo_location_has_the_peers_partitions_when_asked(monkeypatch, tmp_
     portals = partitions.get_partitions_def_for_dimension(PORTAL).get_partition_keys()
     expected = [DEMO_SOCRATA, DEMO_HUB, *(feed.name for feed in PEER_FEEDS if peers)]
     assert portals == expected
+
+
+def test_axe_finds_nothing_serious_on_the_peer_pages(peer_night, browser):
+    from axe_playwright_python.sync_playwright import Axe
+
+    slug = portal_slugs_of(peer_night)["ct"]
+    for relative in ("observatory.html", f"portals/{slug}.html", "report.html"):
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto((peer_night.reports / relative).resolve().as_uri())
+        results = Axe().run(page, context="#peers" if relative == "report.html" else None)
+        assert results.response["passes"], relative  # axe ran
+        serious = [
+            (v["id"], v["impact"], len(v["nodes"]))
+            for v in results.response["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert serious == [], relative
+        page.close()
