@@ -19,6 +19,7 @@ from ctdata_pipeline.report.data import (
 )
 from ctdata_pipeline.report.html import environment, moment, stylesheet, table_script
 from ctdata_pipeline.report.peers import (
+    COMPARED,
     OBSERVATORY_PAGE,
     PORTAL_FOLDER,
     Ranking,
@@ -129,7 +130,12 @@ def _catalog_address(portal: PortalNight) -> tuple[str | None, str | None]:
 def render_portal_page(report: NightReport, portal: PortalNight, ranked: list[Ranking]) -> str:
     by_metric = {ranking.compared.metric: ranking for ranking in ranked}
     figures = []
-    for metric, words in HEADLINES:
+    # The report's headlines, and the compared ones it shows only in its scorecards (MD-4).
+    shown = [*HEADLINES]
+    shown += [
+        (c.metric, f"{c.words} ({c.metric_id})") for c in COMPARED if c.metric not in dict(shown)
+    ]
+    for metric, words in shown:
         value = portal.values.get(metric)
         if value is None:
             continue
