@@ -32,8 +32,9 @@ from ctdata_pipeline.delivery.assets import digest_schedule
 from ctdata_pipeline.delivery.model import AGENCY_DIGESTS, BOARD_DIGEST, DigestKind, Period
 from ctdata_pipeline.delivery.recipients import RecipientsError, load_recipients
 from ctdata_pipeline.delivery.smtp import SmtpSettings
-from ctdata_pipeline.demo.definitions import demo_definitions
+from ctdata_pipeline.demo.definitions import demo_definitions, demo_peers_from_env
 from ctdata_pipeline.demo.generator import DEMO_NIGHTS
+from ctdata_pipeline.demo.peers import EXPECTED_TO_FAIL, PeersMissing, corpus_folder
 from ctdata_pipeline.demo.portals import DEMO_MAX_NIGHTS, demo_portal_file
 from ctdata_pipeline.demo.recipients import write_demo_recipients
 from ctdata_pipeline.demo.resources import DemoPortalClient
@@ -50,6 +51,8 @@ from ctdata_pipeline.launch import LaunchRequest, RunOutcome, launch_waves
 from ctdata_pipeline.metrics.targets import judge, movement
 from ctdata_pipeline.partitions import night_key, today_in_new_york
 from ctdata_pipeline.portals import PortalFile, PortalFileError, Target
+from ctdata_pipeline.report.data import load_night
+from ctdata_pipeline.report.peers import OBSERVATORY_PAGE, not_measured, rankings
 from ctdata_pipeline.runs import fail_abandoned_runs
 from ctdata_pipeline.settings import Settings, SettingsError
 from ctdata_pipeline.warehouse import WarehouseLocked, WarehouseNameError, scalar
@@ -122,7 +125,9 @@ def served_portals(settings: Settings, command: str) -> tuple[dg.Definitions, Po
     the portals come from, for messages."""
     try:
         if os.environ.get("CTDATA_DEPLOYMENT", "live") == "demo":
-            client = DemoPortalClient(last_night=today_in_new_york().isoformat())
+            client = DemoPortalClient(
+                last_night=today_in_new_york().isoformat(), peers=demo_peers_from_env()
+            )
             return demo_definitions(settings, client), client.portal_file(), "the demo"
         return live_definitions(settings), settings.load_portals(), str(settings.portals_file)
     except PortalFileError as error:
@@ -380,32 +385,66 @@ def nightly(portals: tuple[str, ...], log_level: str, accept_shrink: bool) -> No
     help="How many nights to simulate, ending today.",
 )
 @click.option("--seed", default=2025, show_default=True, help="Seed of the generated catalogs.")
+@click.option(
+    "--peers",
+    is_flag=True,
+    help="Also harvest peer portals made from real feeds of the national corpus "
+    "(../shared/realdata/national/latest, or CTDATA_SHARED_DIR), on the last night, and "
+    "compare Connecticut's portals with them.",
+)
 @log_level_option
-def demo(nights: int, seed: int, log_level: str) -> None:
+def demo(nights: int, seed: int, log_level: str, peers: bool) -> None:
     """Run the real job offline against generated demo portals, for several simulated nights."""
     started = time.monotonic()
     settings = Settings.from_env()
+    if peers:
+        try:
+            corpus_folder()
+        except PeersMissing as error:
+            _fail(f"ctdata demo: {error}", code=2)
+        # A peer that fails (the corpus's 0-byte feed) would answer the same on a retry:
+        # the demo does not wait CTDATA_HARVEST_RETRY_DELAY for it unless told to.
+        if "CTDATA_HARVEST_RETRIES" not in os.environ:
+            settings = replace(settings, harvest_retries=0)
     if settings.recipients_file is None:
         # The demo addresses its digests to example.org; they are only written (a dry run).
         recipients = write_demo_recipients(settings.db_path.parent)
         settings = replace(settings, recipients_file=recipients)
     home = ensure_dagster_home()
     last_night = today_in_new_york()
-    client = DemoPortalClient(last_night=last_night.isoformat(), nights=nights, seed=seed)
+    client = DemoPortalClient(
+        last_night=last_night.isoformat(), nights=nights, seed=seed, peers=peers
+    )
     story = client.story()
     defs = demo_definitions(settings, client)
-    portal_names = client.portal_file().names
+    portal_file = client.portal_file()
+    portal_names, peer_names = portal_file.own_names, portal_file.peer_names
     click.echo(
         f"ctdata demo: {nights} nights ({story.first_night} to {story.last_night}) of "
         f"{', '.join(portal_names)}, served on loopback"
+        + (f", and {len(peer_names)} peers on the last night" if peer_names else "")
     )
     plan = [(night, name) for night in story.night_dates() for name in portal_names]
     with recording_instance() as instance:
         # A report for every night, as the nightly schedule writes them, oldest first (the
         # newest ends as latest/), after every night is stored: the index lists them all.
+        # The peers (one run each) only on the last night, unprobed, before the reports.
         results = run_nights(
-            defs, plan, instance, log_level, reports=story.night_dates(), probes=True
+            defs,
+            plan,
+            instance,
+            log_level,
+            reports=[] if peer_names else story.night_dates(),
+            probes=True,
         )
+        if peer_names:
+            results += run_nights(
+                defs,
+                [(story.last_night, name) for name in peer_names],
+                instance,
+                log_level,
+                reports=story.night_dates(),
+            )
         # The digests of the periods holding the last night, as .eml files in the outbox.
         digest_results = run_digests(
             defs, settings, list(DIGEST_JOBS), story.last_night, instance, log_level, True
@@ -416,8 +455,22 @@ def demo(nights: int, seed: int, log_level: str) -> None:
         portal_names,
         story.first_night,
         story.last_night,
-        client.portal_file().targets,
+        portal_file.targets,
     )
+    expected = [
+        result
+        for result in results
+        if not result.success and result.portal in EXPECTED_TO_FAIL and peer_names
+    ]
+    if peer_names:
+        _print_peers(settings.db_path, portal_file, story.last_night, results)
+        if expected:
+            click.echo(
+                "  (expected: a 0-byte feed of the corpus, which the report names as not "
+                "measured; the demo still succeeds)"
+            )
+        observatory = settings.report_dir / story.last_night.isoformat() / OBSERVATORY_PAGE
+        click.echo(f"Observatory:   {observatory}")
     click.echo(f"DuckDB file:   {settings.db_path}")
     click.echo(
         f"Report:        {settings.report_dir / story.last_night.isoformat() / 'report.html'}"
@@ -430,9 +483,44 @@ def demo(nights: int, seed: int, log_level: str) -> None:
     for result in digest_results:
         if not result.success:
             click.echo(f"ctdata demo: {result.label}: {result.reason}", err=True)
-    _fail_on_failures("demo", results)
+    _fail_on_failures("demo", [result for result in results if result not in expected])
     if not all(result.success for result in digest_results):
         sys.exit(1)
+
+
+def _print_peers(
+    db_path: Path, portal_file: PortalFile, night: date, results: Sequence[NightResult]
+) -> None:
+    """Connecticut among its peers on the night: each Board portal's MD-1 with its rank among
+    every portal measured, the peers' median and the best peer (the report's numbers)."""
+    reasons = {r.portal: r.reason for r in results if r.snapshot_date == night and not r.success}
+    with database(db_path, read_only=True) as conn:
+        report = load_night(
+            conn,
+            night,
+            portal_file,
+            why_absent=lambda name: (
+                "its harvest failed: " + reasons.get(name, "no snapshot").removeprefix(f"{name}: ")
+            ),
+        )
+    md1 = next(r for r in rankings(report) if r.compared.metric_id == "MD-1")
+    click.echo(
+        f"\nConnecticut among its peers, {night}: MD-1 missing metadata ({md1.better} is "
+        f"better), {len(md1.peers)} of {len(report.peers)} peers measured"
+    )
+    click.echo(f"  {'portal':<24} {'MD-1':>7}  {'rank':<9} {'peers median':>12}  best peer")
+    median = md1.peer_median
+    best = md1.best_peer
+    for portal in report.portals:
+        mine = md1.rank_of(portal.name)
+        click.echo(
+            f"  {portal.name:<24} {_percent(mine.value.value if mine else None):>7}  "
+            f"{f'{mine.rank} of {len(md1.ranked)}' if mine else 'n/a':<9} "
+            f"{_percent(median):>12}  "
+            + (f"{best.portal.name} ({_percent(best.value.value)})" if best else "none measured")
+        )
+    for peer in not_measured(report):
+        click.echo(f"  not measured: {peer.name} ({peer.absent_because})")
 
 
 def _print_demo_digests(results: Sequence[DigestResult], recipients: Path | None) -> None:

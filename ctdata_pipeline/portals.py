@@ -239,6 +239,9 @@ class Portal(BaseModel):
     # This portal's own agency name variants, on top of the file's (see PortalFile).
     agency_aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     probes: ProbeSettings = Field(default_factory=ProbeSettings)
+    # "own": one of the Board's portals; "peer": harvested and scored the same way, shown only
+    # in the report's comparison with peers (the observatory), never in the Board's sections.
+    role: Literal["own", "peer"] = "own"
 
     _aliases_one_to_one = field_validator("agency_aliases")(_aliases_are_one_to_one)
 
@@ -367,6 +370,16 @@ class PortalFile(BaseModel):
     @property
     def names(self) -> list[str]:
         return [portal.name for portal in self.portals]
+
+    @property
+    def own_names(self) -> list[str]:
+        """The Board's own portals, in the file's order."""
+        return [portal.name for portal in self.portals if portal.role == "own"]
+
+    @property
+    def peer_names(self) -> list[str]:
+        """The peers the Board's portals are compared with, in the file's order."""
+        return [portal.name for portal in self.portals if portal.role == "peer"]
 
     def aliases_for(self, portal: Portal | None) -> dict[str, str]:
         """variant -> canonical agency name on `portal`: the file's aliases, then the portal's

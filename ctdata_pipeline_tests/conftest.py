@@ -27,6 +27,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "CTDATA_PORTALS",
         "CTDATA_STAGING_DIR",
         "CTDATA_DEPLOYMENT",
+        "CTDATA_DEMO_PEERS",
         "CTDATA_HARVEST_RETRIES",
         "CTDATA_HARVEST_RETRY_DELAY",
         "CTDATA_PUBLISH_DIR",

@@ -227,6 +227,15 @@ def test_the_environment_chooses_the_file(tmp_path, monkeypatch):
             "portals:\n  - {name: x, kind: dcat, url: 'https://d.example/x.json'}\nextra: 1\n",
             "unknown key(s) extra",
         ),
+        (
+            "portals:\n  - {name: x, kind: dcat, url: 'https://d.example/x.json'}\n"
+            "  - {name: y, kind: dcat, url: 'https://d.example/y.json', role: Peer}\n",
+            "portals[1] (y): role: Input should be 'own' or 'peer'",
+        ),
+        (
+            "portals:\n  - {name: x, kind: dcat, url: 'https://d.example/x.json', role: [peer]}\n",
+            "portals[0] (x): role: Input should be 'own' or 'peer'",
+        ),
     ],
 )
 def test_a_bad_file_gets_one_clear_error(tmp_path, text, expected):
@@ -251,3 +260,21 @@ def test_a_missing_file_is_named(tmp_path):
     missing = tmp_path / "nope.yaml"
     with pytest.raises(PortalFileError, match=f"portal file {missing}: cannot be read"):
         load_portal_file(missing)
+
+
+def test_role_says_which_portals_are_the_boards_and_which_are_peers(tmp_path):
+    path = write(
+        tmp_path,
+        "portals:\n"
+        "  - {name: ct, kind: dcat, url: 'https://d.example/ct.json'}\n"
+        "  - {name: ma, kind: dcat, url: 'https://d.example/ma.json', role: peer}\n"
+        "  - {name: geo, kind: dcat, url: 'https://d.example/geo.json', role: own}\n"
+        "  - {name: ny, kind: dcat, url: 'https://d.example/ny.json', role: peer}\n",
+    )
+    portal_file = load_portal_file(path)
+    assert [portal.role for portal in portal_file.portals] == ["own", "peer", "own", "peer"]
+    assert portal_file.own_names == ["ct", "geo"]
+    assert portal_file.peer_names == ["ma", "ny"]
+    assert portal_file.names == ["ct", "ma", "geo", "ny"]  # every portal is harvested
+    # The shipped file's portals are the Board's own.
+    assert {portal.role for portal in load_portal_file().portals} == {"own"}

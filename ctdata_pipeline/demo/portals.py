@@ -16,6 +16,7 @@ from ctdata_pipeline.demo.generator import (
     SocrataDemoCatalog,
     owner_account,
 )
+from ctdata_pipeline.demo.peers import peer_entries
 from ctdata_pipeline.demo.server import PortalServer, host_server
 from ctdata_pipeline.demo.vocabulary import AGENCIES
 from ctdata_pipeline.partitions import night_instant, today_in_new_york
@@ -33,12 +34,17 @@ UNRECONCILED_AGENCY = "Department of Motor Vehicles"
 
 
 def demo_portal_file(
-    socrata_url: str = _UNSTARTED, hub_url: str = _UNSTARTED, last_night: date | None = None
+    socrata_url: str = _UNSTARTED,
+    hub_url: str = _UNSTARTED,
+    last_night: date | None = None,
+    peers: bool = False,
+    peers_url: str = _UNSTARTED,
 ) -> PortalFile:
     """The demo portal file. Demo portals answer "as of" a date, so they (alone) may be
     harvested for past nights. Its nights begin where the longest story ending `last_night`
     (default: today) begins, so any demo's nights are partitions, whatever `--nights` was, and
-    every partition is a night the demo portals answer for."""
+    every partition is a night the demo portals answer for. `peers` adds the national
+    corpus's peers (demo/peers.py), served at `peers_url`."""
     first_night = (last_night or today_in_new_york()) - timedelta(days=DEMO_MAX_NIGHTS - 1)
     return parse_portal_document(
         {
@@ -70,6 +76,7 @@ def demo_portal_file(
                     "as_of": True,
                     "probes": DEMO_PROBES,
                 },
+                *(peer_entries(peers_url) if peers else []),
             ],
         },
         source="the demo portal file",

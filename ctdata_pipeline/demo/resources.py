@@ -4,10 +4,12 @@ loopback, in place of the live ones."""
 from __future__ import annotations
 
 from datetime import date
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
 from ctdata_pipeline.demo.generator import DEMO_NIGHTS, DemoStory
+from ctdata_pipeline.demo.peers import running_peer_feeds
 from ctdata_pipeline.demo.portals import demo_portal_file, running_demo_portals
 from ctdata_pipeline.harvest.resources import PortalClient
 from ctdata_pipeline.portals import Portal, PortalFile
@@ -18,9 +20,10 @@ class DemoPortalList(PortalList):
     """The demo portal file of a story ending `last_night`."""
 
     last_night: str = Field(description="The story's last night (YYYY-MM-DD).")
+    peers: bool = Field(default=False, description="With the national corpus's peers.")
 
     def load(self) -> PortalFile:
-        return demo_portal_file(last_night=date.fromisoformat(self.last_night))
+        return demo_portal_file(last_night=date.fromisoformat(self.last_night), peers=self.peers)
 
 
 class DemoPortalClient(PortalClient):
@@ -31,6 +34,7 @@ class DemoPortalClient(PortalClient):
     nights: int = Field(default=DEMO_NIGHTS, description="How many nights the story spans.")
     seed: int = Field(default=2025, description="Random seed of the generated catalogs.")
     scale: float = Field(default=1.0, description="Catalog size; 1.0 is about data.ct.gov's.")
+    peers: bool = Field(default=False, description="With the national corpus's peers.")
 
     def story(self) -> DemoStory:
         return DemoStory(
@@ -42,10 +46,13 @@ class DemoPortalClient(PortalClient):
 
     def portal_file(self) -> PortalFile:
         """The story's portal file (what DemoPortalList holds)."""
-        return demo_portal_file(last_night=self.story().last_night)
+        return demo_portal_file(last_night=self.story().last_night, peers=self.peers)
 
     def reachable(self, portal: Portal) -> Portal:
         # Serving starts on the first fetch in this process, not when definitions load.
+        if portal.role == "peer":
+            path = urlsplit(portal.url).path
+            return portal.model_copy(update={"url": running_peer_feeds().base_url + path})
         return running_demo_portals(self.story()).portal_file().get(portal.name)
 
     def as_of_date(self, portal: Portal, snapshot_date: date) -> date | None:

@@ -12,11 +12,11 @@ import dagster as dg
 from ctdata_pipeline.catalog.assets import REFUSED_BY
 from ctdata_pipeline.jobs import NIGHTLY_JOB
 from ctdata_pipeline.partitions import night_key
+from ctdata_pipeline.report.data import NOT_HARVESTED
 from ctdata_pipeline.runs import UNFINISHED, failure_reason, one_line
 
 HARVEST_STEP = "harvested_catalog"
 PARTITION_TAG = "dagster/partition"
-NOT_HARVESTED = "not harvested that night"
 
 
 def absence_explainer(instance: dg.DagsterInstance, night: date) -> Callable[[str], str]:

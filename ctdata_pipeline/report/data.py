@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -41,6 +41,8 @@ BOARD_TABLES = (
 # The board tables the probe metrics write (metrics v2): a warehouse whose probes never ran
 # has none, and the report says "not yet probed" rather than failing.
 PROBE_BOARD_TABLES = ("silently_stale", "broken_links")
+# Why a portal has no snapshot when no run harvested it that night (report/absence.py).
+NOT_HARVESTED = "not harvested that night"
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,10 @@ class PortalNight:
     # The probe work lists (FR-5, AC-1); None when the warehouse has no such table yet.
     silently_stale: list[dict[str, Any]] | None = None
     broken_links: list[dict[str, Any]] | None = None
+    role: str = "own"
+    # The portal file's `url` (a DCAT feed, a Socrata site): the observatory's portal pages.
+    url: str | None = None
+    agencies: int | None = None  # agencies with in-scope datasets tonight (a peer's)
 
     @property
     def harvested(self) -> bool:
@@ -86,21 +92,23 @@ class PortalNight:
 @dataclass
 class NightReport:
     night: date
-    portals: list[PortalNight]
-    settings: ReportSettings = field(default_factory=ReportSettings)
-    targets: dict[str, Target] = field(default_factory=dict)
+    portals: list[PortalNight]  # the Board's own (role: own): every section but the peers'
     metrics: tuple[Metric, ...] = METRICS
     settings: ReportSettings = field(default_factory=ReportSettings)
     targets: dict[str, Target] = field(default_factory=dict)  # metric id -> the plan's target
     # Why the night's folder has no report.pdf ("Chromium not found ..."), when it has none.
     pdf_missing: str | None = None
+    # The portal file's peers (role: peer), tonight's portal-wide values only: what the
+    # comparison with peers and the observatory read (report/peers.py).
+    peers: list[PortalNight] = field(default_factory=list)
 
     @property
     def as_of(self) -> datetime:
         """When the newest of the night's stored snapshots was harvested (02:00 New York on the
         night when none was): the report's time. It is a fact of the stored data, not of the
         clock, so a night whose data did not change gets the same report, byte for byte."""
-        harvested = [p.snapshot_time for p in self.portals if p.snapshot_time is not None]
+        everyone = [*self.portals, *self.peers]
+        harvested = [p.snapshot_time for p in everyone if p.snapshot_time is not None]
         return max(harvested, default=night_instant(self.night))
 
 
@@ -112,8 +120,11 @@ def load_night(
     why_absent: Callable[[str], str] | None = None,
 ) -> NightReport:
     """The report's data for `night`, for each portal of the portal file (a portal with no
-    snapshot that night is listed as such, with `why_absent(portal)` when given)."""
-    portal_names = portal_file.names
+    snapshot that night is listed as such, with `why_absent(portal)` when given). The Board's
+    own portals are `portals` (with a stored portal the file no longer names); its peers are
+    `peers`, with their values of the night alone."""
+    peer_names = portal_file.peer_names
+    portal_names = portal_file.own_names
     stored = {
         row[0]: row[1:]
         for row in conn.execute(
@@ -122,9 +133,9 @@ def load_night(
             [night],
         ).fetchall()
     }
-    names = portal_names + sorted(set(stored) - set(portal_names))
-    portals = []
-    for name in names:
+    names = portal_names + sorted(set(stored) - set(portal_names) - set(peer_names))
+    portals, peers = [], []
+    for name in names + peer_names:
         kind, snapshot_time, source = stored.get(name, ("", None, None))
         entry = next((p for p in portal_file.portals if p.name == name), None)
         portal = PortalNight(
@@ -137,18 +148,47 @@ def load_night(
                 entry.url if entry else source,
                 entry.domain if entry else None,
             ),
+            role=entry.role if entry else "own",
+            url=entry.url if entry else source,
         )
+        if not portal.harvested and why_absent is not None:
+            portal.absent_because = why_absent(name)
+        (peers if portal.role == "peer" else portals).append(portal)
+    for portal in portals:
         if portal.harvested:
             _fill(conn, portal, night)
-        elif why_absent is not None:
-            portal.absent_because = why_absent(name)
-        portals.append(portal)
+    _fill_peers(conn, [peer for peer in peers if peer.harvested], night)
     return NightReport(
         night=night,
         portals=portals,
         settings=portal_file.report,
         targets=dict(portal_file.targets),
+        peers=peers,
     )
+
+
+def _fill_peers(conn: duckdb.DuckDBPyConnection, peers: list[PortalNight], night: date) -> None:
+    """Tonight's portal-wide values and agency count of every peer, in two queries whatever
+    the number of peers (an observatory may hold hundreds)."""
+    if not peers:
+        return
+    by_name = {peer.name: peer for peer in peers}
+    names = list(by_name)
+    for portal, metric, value, numerator, denominator, unit, note in conn.execute(
+        "SELECT portal, metric, value, numerator, denominator, unit, note "
+        "FROM board.plan_metrics WHERE snapshot_date = ? AND agency IS NULL "
+        "AND portal IN (SELECT unnest(?))",
+        [night, names],
+    ).fetchall():
+        by_name[portal].values[metric] = Value(value, numerator, denominator, unit, note)
+    for peer in peers:
+        peer.agencies = 0
+    for portal, agencies in conn.execute(
+        "SELECT portal, count(*) FROM board.agency_scorecard WHERE snapshot_date = ? "
+        "AND portal IN (SELECT unnest(?)) GROUP BY portal",
+        [night, names],
+    ).fetchall():
+        by_name[portal].agencies = agencies
 
 
 def public_site(kind: str, url: str | None, domain: str | None) -> str | None:
@@ -157,14 +197,14 @@ def public_site(kind: str, url: str | None, domain: str | None) -> str | None:
     its Socrata `domain`, when the portal file names one, is the site its datasets belong to."""
     if url:
         parts = urlsplit(url)
-        if parts.hostname and not _on_this_machine(parts.hostname):
+        if parts.hostname and not on_this_machine(parts.hostname):
             return f"{parts.scheme}://{parts.netloc}"
     if kind == "socrata" and domain:
         return f"https://{domain}"
     return None
 
 
-def _on_this_machine(host: str) -> bool:
+def on_this_machine(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
@@ -265,9 +305,13 @@ def _records(conn: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> li
 
 
 def board_table(
-    conn: duckdb.DuckDBPyConnection, table: str, night: date
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    night: date,
+    portals: Sequence[str] | None = None,
 ) -> tuple[list[str], list[str], list[tuple]]:
-    """(columns, DuckDB types, rows) of one board table for the night, every portal."""
+    """(columns, DuckDB types, rows) of one board table for the night: of `portals`, or of
+    every portal when None."""
     order = {
         "plan_metrics": "portal, agency NULLS FIRST, metric_id, metric",
         "missing_metadata": "portal, agency, title, asset_id",
@@ -277,8 +321,10 @@ def board_table(
         "silently_stale": "portal, agency, title, asset_id",
         "broken_links": "portal, agency, title, asset_id, url",
     }[table]
+    only = "" if portals is None else "AND portal IN (SELECT unnest(?)) "
+    params: list[Any] = [night] if portals is None else [night, list(portals)]
     cursor = conn.execute(
-        f"SELECT * FROM board.{table} WHERE snapshot_date = ? ORDER BY {order}", [night]
+        f"SELECT * FROM board.{table} WHERE snapshot_date = ? {only}ORDER BY {order}", params
     )
     columns = [column[0] for column in cursor.description]
     types = [str(column[1]) for column in cursor.description]

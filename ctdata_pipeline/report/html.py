@@ -34,6 +34,12 @@ from ctdata_pipeline.report.data import (
     format_count,
     format_value,
 )
+from ctdata_pipeline.report.peers import (
+    OBSERVATORY_PAGE,
+    night_has_peers,
+    not_measured,
+    rankings,
+)
 from ctdata_pipeline.report.worklists import build_work_lists, safe_href
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -98,11 +104,15 @@ def long_date(night: date) -> str:
 
 
 def render_report(
-    report: NightReport, files: Sequence[str] = (), agency_pages: dict[str, str] | None = None
+    report: NightReport,
+    files: Sequence[str] = (),
+    agency_pages: dict[str, str] | None = None,
+    portal_pages: dict[str, str] | None = None,
 ) -> str:
     """The page; `files` are the night folder's other files (relative paths), which it links;
     `agency_pages` (agency name -> its page, relative to the report) links each scorecard row
-    to its agency's page."""
+    to its agency's page; `portal_pages` (portal name -> its observatory page) links the
+    portals of the comparison with peers."""
     zone = report.settings.zone
     pages = agency_pages or {}
     portals = [
@@ -131,7 +141,59 @@ def render_report(
         pdf="report.pdf" if "report.pdf" in present else None,
         pdf_missing=report.pdf_missing,
         agencies="agencies/index.html" if "agencies/index.html" in present else None,
+        peers=peer_section(report, portal_pages or {}),
+        observatory=OBSERVATORY_PAGE if OBSERVATORY_PAGE in present else None,
     )
+
+
+def peer_section(report: NightReport, pages: dict[str, str]) -> dict[str, Any] | None:
+    """ "Connecticut among its peers": for each of the Board's portals measured tonight, each
+    compared headline with its rank among every portal measured, the peers' median, the best
+    peer and how many peers were measured; then the peers not measured. None on a night
+    without peers."""
+    if not night_has_peers(report):
+        return None
+    ranked = rankings(report)
+    portals = []
+    for portal in report.portals:
+        if not portal.harvested:
+            continue
+        rows = []
+        for ranking in ranked:
+            mine = ranking.rank_of(portal.name)
+            best, median = ranking.best_peer, ranking.peer_median
+            unit = mine.value.unit if mine else best.value.unit if best else "percent"
+            rows.append(
+                {
+                    "id": ranking.compared.metric_id,
+                    "metric": ranking.compared.metric,
+                    "words": ranking.compared.words,
+                    "better": ranking.better,
+                    "value": format_value(mine.value.value, unit) if mine else "n/a",
+                    "raw": repr(mine.value.value) if mine else "",
+                    "rank": mine.rank if mine else None,
+                    "of": len(ranking.ranked),
+                    "median": format_value(median, unit) if median is not None else "n/a",
+                    "median_raw": repr(median) if median is not None else "",
+                    "best": best.portal.name if best else None,
+                    "best_href": pages.get(best.portal.name) if best else None,
+                    "best_value": format_value(best.value.value, unit) if best else "",
+                    "peers_measured": len(ranking.peers),
+                }
+            )
+        portals.append({"name": portal.name, "href": pages.get(portal.name), "rows": rows})
+    return {
+        "portals": portals,
+        "peers": len(report.peers),
+        "not_measured": [
+            {
+                "name": peer.name,
+                "href": pages.get(peer.name),
+                "why": peer.absent_because or "no snapshot of this night",
+            }
+            for peer in not_measured(report)
+        ],
+    }
 
 
 def render_index(

@@ -30,6 +30,7 @@ from ctdata_pipeline.report.data import (
 )
 from ctdata_pipeline.report.exports import write_csv, write_workbook
 from ctdata_pipeline.report.html import render_index, render_report
+from ctdata_pipeline.report.observatory import portal_links, write_observatory
 from ctdata_pipeline.report.pdf import try_print_pdf
 
 REPORT_FILE = "report.html"
@@ -82,24 +83,31 @@ def _publish(
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir()
     try:
-        tables = [(table, *board_table(conn, table, night)) for table in report_tables(conn)]
+        night_report = load_night(conn, night, portal_file, why_absent=why_absent)
+        # The Board's files hold the Board's portals: the peers are in the observatory (and
+        # in the warehouse and the readers' copy, every row).
+        own = [portal.name for portal in night_report.portals]
+        tables = [(table, *board_table(conn, table, night, own)) for table in report_tables(conn)]
         for table, columns, _, rows in tables:
             write_csv(scratch / f"{table}.csv", columns, rows)
-        night_report = load_night(conn, night, portal_file, why_absent=why_absent)
         write_workbook(scratch / WORKBOOK_FILE, tables, night_report)
         variants = unreconciled_variants(conn, night_report, portal_file)
         agencies = write_agency_pages(scratch, conn, night_report, variant_groups=variants)
         links = agency_links(agencies)
+        observed = write_observatory(scratch, night_report)
+        portal_pages = portal_links(night_report) if observed else {}
         # The page links the files its folder holds, and the PDF printed from it next.
         files = [*_files_in(scratch), PDF_FILE]
         page = scratch / REPORT_FILE
-        page.write_text(render_report(night_report, files, links), encoding="utf-8")
+        page.write_text(render_report(night_report, files, links, portal_pages), encoding="utf-8")
         # Printed from the scratch folder, so it is swapped in with the rest. Without it the
         # report is still published, and its page says why there is no PDF.
         night_report.pdf_missing = try_print_pdf(page, scratch / PDF_FILE, night_report.as_of)
         if night_report.pdf_missing is not None:
             files.remove(PDF_FILE)
-            page.write_text(render_report(night_report, files, links), encoding="utf-8")
+            page.write_text(
+                render_report(night_report, files, links, portal_pages), encoding="utf-8"
+            )
         folder = report_dir / night.isoformat()
         _swap_in(scratch, folder)
     finally:

@@ -65,7 +65,8 @@
     tools.className = "table-tools";
     var label = document.createElement("label");
     label.setAttribute("for", id);
-    label.textContent = "Filter by dataset or agency";
+    // Our template's words (data-filter-label), never portal text.
+    label.textContent = table.getAttribute("data-filter-label") || "Filter by dataset or agency";
     var input = document.createElement("input");
     input.type = "search";
     input.id = id;
