@@ -145,7 +145,7 @@ def test_the_empty_feeds_fail_alone_in_one_line(peer_night):
     assert set(peer_night.failures) == set(EMPTY_FEEDS)
     for portal, reason in peer_night.failures.items():
         # yajl's word for a 0-byte body: the feed ended before its first value.
-        assert reason == f"{portal}: the feed is not valid JSON (parse error: premature EOF)"
+        assert reason == f"{portal}: the feed is not valid JSON (the answer was empty: 0 bytes)"
     stored = {row[0] for row in query(peer_night.db_path, "SELECT portal FROM catalog.snapshots")}
     assert stored == {*OWN, *PEER_FEEDS}  # peers stored and scored like the Board's own
 

@@ -73,6 +73,7 @@ class _ChunkStream:
     def __init__(self, response: requests.Response) -> None:
         self._chunks = response.iter_content(chunk_size=CHUNK_BYTES)
         self._buffer = b""
+        self.bytes_read = 0
 
     def read(self, size: int = -1) -> bytes:
         while size < 0 or len(self._buffer) < size:
@@ -80,6 +81,7 @@ class _ChunkStream:
             if chunk is None:
                 break
             self._buffer += chunk
+            self.bytes_read += len(chunk)
         if size < 0:
             size = len(self._buffer)
         data, self._buffer = self._buffer[:size], self._buffer[size:]
@@ -202,8 +204,9 @@ class DcatHarvester:
                 )
             seen: set[str] = set()
             duplicates = 0
+            body = _ChunkStream(response)
             try:
-                for dataset in iter_feed_datasets(_ChunkStream(response)):
+                for dataset in iter_feed_datasets(body):
                     asset_id = dcat_asset_id(dataset)
                     if asset_id in seen:
                         duplicates += 1
@@ -211,6 +214,8 @@ class DcatHarvester:
                     seen.add(asset_id)
                     writer.write(asset_id, dataset)
             except ijson.JSONError as error:
+                if body.bytes_read == 0:  # a portal that answered nothing, not a cut feed
+                    raise InvalidBody("the answer was empty: 0 bytes") from None
                 raise InvalidBody(_first_line(error)) from None
         return duplicates
 
