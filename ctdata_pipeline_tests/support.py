@@ -535,3 +535,21 @@ class History:
                 assert [row for row in now[table] if row[0] == self.last_night] == before, table
             else:
                 assert [row for row in rows if row not in now[table]] == [], table
+
+
+def serious_accessibility_problems(page: Any, context: str | None = None) -> list[tuple]:
+    """axe-core's serious and critical violations on the open page (or within `context`, a
+    CSS selector), each as (rule, impact, the first three nodes); asserts axe ran its rules,
+    colour contrast among them."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, context=context) if context else Axe().run(page)
+    passed = {rule["id"] for rule in results.response["passes"]}
+    assert passed, "axe ran no rule"
+    if context is None:
+        assert "color-contrast" in passed
+    return [
+        (v["id"], v["impact"], [node["target"] for node in v["nodes"][:3]])
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
