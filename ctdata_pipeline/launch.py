@@ -25,6 +25,7 @@ from pathlib import Path
 
 import dagster as dg
 from dagster._core.definitions.job_base import InMemoryJob
+from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
 from dagster._core.definitions.repository_definition.valid_definitions import (
     SINGLETON_REPOSITORY_NAME,
 )
@@ -39,6 +40,7 @@ from dagster._core.remote_origin import (
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from ctdata_pipeline.runs import failure_reason, runner_tags
+from ctdata_pipeline.settings import CELERY_EXECUTOR
 
 # workspace.yaml's location: the name under which the UI shows the code location's jobs.
 LOCATION_NAME = "ctdata_pipeline"
@@ -142,6 +144,19 @@ def _run_in_worker(request: LaunchRequest, instance_ref: InstanceRef) -> RunOutc
         return launch_one(_definitions, request, instance, runner_tags())
 
 
+def executable_job(job_def: dg.JobDefinition) -> InMemoryJob | ReconstructableJob:
+    """The job as this process executes it: the definition it already has, unless its steps run
+    in other processes (the Celery executor), which must load the job themselves: then a
+    pointer to it in the code location module, which each worker imports from its own
+    environment (the same variables as this process's)."""
+    if job_def.executor_def.name != CELERY_EXECUTOR:
+        return InMemoryJob(job_def)
+    repository = ReconstructableRepository.for_module(
+        CODE_LOCATION_MODULE, "defs", working_directory=str(Path.cwd())
+    )
+    return repository.get_reconstructable_job(job_def.name)
+
+
 def launch_one(
     defs: dg.Definitions,
     request: LaunchRequest,
@@ -159,7 +174,7 @@ def launch_one(
         instance=instance,
         run_config=request.run_config,
     )
-    job = InMemoryJob(job_def)
+    job = executable_job(job_def)
     plan = create_execution_plan(job, run_config=request.run_config, tags=run_tags)
     run = instance.create_run_for_job(
         job_def=job_def,
@@ -168,6 +183,7 @@ def launch_one(
         tags=run_tags,
         status=dg.DagsterRunStatus.NOT_STARTED,
         remote_job_origin=job_origin(request.job_name),
+        job_code_origin=job.get_python_origin() if isinstance(job, ReconstructableJob) else None,
     )
     result = execute_run(job, run, instance)
     reason = ""
