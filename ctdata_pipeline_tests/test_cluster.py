@@ -19,8 +19,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from ctdata_pipeline.cluster import celery_config, night_executor
 from ctdata_pipeline.demo.server import ServedRequest
 from ctdata_pipeline.jobs import NIGHTLY_JOB
+from ctdata_pipeline.settings import Settings
 from ctdata_pipeline_tests.services import Postgres, Redis
 from ctdata_pipeline_tests.support import (
     CTDATA,
@@ -49,6 +51,7 @@ WORKER_METADATA = "Celery worker"
 # Short enough that a task of the killed worker is handed out again soon, long enough that no
 # healthy step of this test outlasts it (a task past it would be delivered twice).
 KILL_TEST_VISIBILITY_SECONDS = 20
+PASSWORD = "s3cret-broker-password"
 
 
 @pytest.fixture(autouse=True)
@@ -341,3 +344,64 @@ def test_a_worker_killed_mid_harvest_leaves_the_step_to_the_other_worker(
     check = run_ctdata(tmp_path, "check", CTDATA_DB=str(db))
     assert check.returncode == 0, check.stdout + check.stderr
     assert "no problems found" in check.stdout
+
+
+def test_without_ctdata_executor_the_steps_stay_in_the_runs_process(monkeypatch):
+    settings = Settings.from_env()
+    assert settings.celery is None
+    assert night_executor(settings.celery) is dg.in_process_executor
+    monkeypatch.setenv("CTDATA_EXECUTOR", "celery")
+    monkeypatch.setenv("CTDATA_CELERY_BROKER", f"redis://:{PASSWORD}@127.0.0.1:6379/0")
+    celery = Settings.from_env().celery
+    # One Redis for both unless told; the executor's config names the variable, never the URL.
+    assert (celery.broker_variable, celery.backend_variable) == ("CTDATA_CELERY_BROKER",) * 2
+    assert celery.visibility_timeout_seconds == 3600
+    executor = night_executor(celery)
+    assert executor.name == "celery"
+    assert PASSWORD not in repr(celery) + repr(celery_config(celery))
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        (
+            {"CTDATA_EXECUTOR": "kubernetes"},
+            "CTDATA_EXECUTOR='kubernetes' must be in_process (the default) or celery",
+        ),
+        (
+            {"CTDATA_EXECUTOR": "celery"},
+            "CTDATA_CELERY_BROKER must be set when CTDATA_EXECUTOR=celery: the broker's URL, "
+            "e.g. redis://127.0.0.1:6379/0",
+        ),
+        (
+            {"CTDATA_EXECUTOR": "celery", "CTDATA_CELERY_BROKER": f"http://:{PASSWORD}@host"},
+            "CTDATA_CELERY_BROKER must be a broker URL such as redis://127.0.0.1:6379/0 (it has "
+            "scheme 'http'; one of redis, rediss, sentinel, amqp, amqps, pyamqp is needed)",
+        ),
+        (
+            {
+                "CTDATA_EXECUTOR": "celery",
+                "CTDATA_CELERY_BROKER": "redis://127.0.0.1:6379/0",
+                "CTDATA_CELERY_BACKEND": f"{PASSWORD}@host:6379",
+            },
+            "CTDATA_CELERY_BACKEND must be a broker URL such as redis://127.0.0.1:6379/0 (it has "
+            "no scheme; one of redis, rediss, sentinel, amqp, amqps, pyamqp is needed)",
+        ),
+        (
+            {
+                "CTDATA_EXECUTOR": "celery",
+                "CTDATA_CELERY_BROKER": "redis://127.0.0.1:6379/0",
+                "CTDATA_CELERY_VISIBILITY_TIMEOUT": "0",
+            },
+            "CTDATA_CELERY_VISIBILITY_TIMEOUT must be at least 1 second (longer than any step)",
+        ),
+    ],
+)
+def test_a_bad_cluster_variable_is_one_line_naming_it_and_never_its_password(
+    tmp_path, variables, message
+):
+    result = run_ctdata(tmp_path, "nightly", **variables)
+    assert result.returncode == 2
+    assert result.stderr == f"ctdata nightly: {message}\n"
+    assert PASSWORD not in result.stdout + result.stderr
+    assert not (tmp_path / "data").exists()
