@@ -7,7 +7,9 @@ scheduled run. ctdata executes its runs itself (in its own process, or, when the
 `concurrency: runs: max_concurrent_runs` is above 1, that many at once in worker processes
 forked from it) rather than through the run launcher, which starts a new Python process per
 run: that process spends about 4 s importing the code location before its first step, more
-than a small portal's whole night (README, *Dagster*)."""
+than a small portal's whole night (README, *Dagster*). With CTDATA_EXECUTOR=celery a run only
+orchestrates: its steps go to the Celery workers, which load the job from the code location
+module themselves (README, *Production*)."""
 
 from __future__ import annotations
 
