@@ -96,19 +96,25 @@ REDIS_SERVER = Path(shutil.which("redis-server") or "/usr/bin/redis-server")
 REDIS_START_SECONDS = 30
 
 
+REDIS_PASSWORD = "ctdata-test-redis-password"
+
+
 @dataclass(frozen=True)
 class Redis:
     port: int
+    password: str = REDIS_PASSWORD
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The URL clients are given, password and all (as in production)."""
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
 
 @contextmanager
 def running_redis() -> Iterator[Redis]:
-    """redis-server on 127.0.0.1 and a free port, keeping nothing on disk (no snapshots, no
-    append-only file); stopped (SIGTERM, then waited for) afterwards."""
+    """redis-server on 127.0.0.1 and a free port, with a password as production's should have,
+    keeping nothing on disk (no snapshots, no append-only file); stopped (SIGTERM, then waited
+    for) afterwards."""
     assert REDIS_SERVER.exists(), (
         "redis-server is missing: apt-get install redis-server (scripts/test installs it)"
     )
@@ -117,6 +123,7 @@ def running_redis() -> Iterator[Redis]:
     command = [
         str(REDIS_SERVER), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
         "--appendonly", "no", "--dir", str(folder), "--protected-mode", "yes",
+        "--requirepass", REDIS_PASSWORD,
     ]  # fmt: skip
     with (folder / "redis.log").open("wb") as log:
         server = subprocess.Popen(
@@ -140,9 +147,10 @@ def running_redis() -> Iterator[Redis]:
 
 
 def _answers_ping(port: int) -> bool:
+    """Whether the server answers (it asks for the password first: that is an answer)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
             connection.sendall(b"PING\r\n")
-            return connection.recv(16).startswith(b"+PONG")
+            return connection.recv(16).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._serdes import serialize_value
 
 from ctdata_pipeline.cluster import celery_config, night_executor
 from ctdata_pipeline.demo.server import ServedRequest
@@ -28,6 +29,7 @@ from ctdata_pipeline_tests.support import (
     CTDATA,
     ctdata_environment,
     database_contents,
+    files_under,
     good_feed,
     portal_entry,
     query,
@@ -246,6 +248,15 @@ def test_a_night_on_two_celery_workers_equals_the_single_process_night(
     )
 
     with dg.DagsterInstance.from_config(environment["DAGSTER_HOME"]) as instance:
+        # The broker's password (in its URL) reached the workers and the runs' processes only.
+        for run in instance.get_runs():
+            recorded = serialize_value(run) + "".join(
+                serialize_value(record) for record in instance.all_logs(run.run_id)
+            )
+            assert redis_server.password not in recorded
+        assert redis_server.password not in night.stdout + night.stderr
+        for name, content in files_under(cluster).items():
+            assert redis_server.password.encode() not in content, name
         nightly = list(instance.get_runs(filters=dg.RunsFilter(job_name=NIGHTLY_JOB)))
         assert len(nightly) == 4
         assert {run.status for run in nightly} == {dg.DagsterRunStatus.SUCCESS}
