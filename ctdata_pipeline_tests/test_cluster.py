@@ -246,6 +246,8 @@ def test_a_night_on_two_celery_workers_equals_the_single_process_night(
             )
             seconds = time.monotonic() - started
     assert night.returncode == 0, night.stdout + night.stderr + what_failed(environment)
+    # Nothing more on stderr than alone (an unattended night's stderr is its failures).
+    assert night.stderr == single.stderr
     print(
         f"\nthe night of 4 portals took {seconds:.1f} s on 2 Celery workers, "
         f"{single_seconds:.1f} s in one process"
