@@ -43,6 +43,7 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from ctdata_pipeline.runs import failure_reason, runner_tags
 from ctdata_pipeline.settings import CELERY_EXECUTOR
+from ctdata_pipeline.warehouse import DUCKDB_POOL
 
 # workspace.yaml's location: the name under which the UI shows the code location's jobs.
 LOCATION_NAME = "ctdata_pipeline"
@@ -116,6 +117,7 @@ def launch_waves(
             launch_one(defs, request, instance, runner_tags()) for wave in waves for request in wave
         ]
     _definitions = defs
+    initialize_pool(instance)
     outcomes: list[RunOutcome] = []
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(limit, mp_context=context, initializer=_end_with_parent) as workers:
@@ -125,6 +127,20 @@ def launch_waves(
             ]
             outcomes.extend(map(_outcome, wave, futures))
     return outcomes
+
+
+def initialize_pool(instance: dg.DagsterInstance) -> None:
+    """Give the `duckdb` pool its limit from the instance's `default_limit` here, alone, before
+    runs start side by side. Each run's first claim on a pool the instance has never seen would
+    do it, and on PostgreSQL two runs doing it at once make one fail (the loser's INSERT aborts
+    its transaction, then its UPDATE fails: dagster-io/dagster#33552), with no step failed."""
+    storage = instance.event_log_storage
+    if (
+        storage.supports_global_concurrency_limits
+        and instance.global_op_concurrency_default_limit is not None
+        and DUCKDB_POOL not in storage.get_concurrency_keys()
+    ):
+        storage.initialize_concurrency_limit_to_default(DUCKDB_POOL)
 
 
 def _end_with_parent() -> None:

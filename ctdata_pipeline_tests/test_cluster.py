@@ -26,6 +26,7 @@ from ctdata_pipeline.cluster import celery_config, night_executor
 from ctdata_pipeline.code_location import definitions_from_env
 from ctdata_pipeline.demo.server import ServedRequest
 from ctdata_pipeline.jobs import NIGHTLY_JOB
+from ctdata_pipeline.launch import initialize_pool
 from ctdata_pipeline.settings import Settings
 from ctdata_pipeline.warehouse import DUCKDB_POOL
 from ctdata_pipeline_tests.services import Postgres, Redis
@@ -454,3 +455,21 @@ def test_a_bad_cluster_variable_is_one_line_naming_it_and_never_its_password(
     assert result.stderr == f"ctdata nightly: {message}\n"
     assert PASSWORD not in result.stdout + result.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_the_duckdb_pool_gets_its_limit_before_runs_start_side_by_side(
+    postgres, tmp_path, monkeypatch
+):
+    """On a fresh PostgreSQL instance, runs each giving the pool its default limit at once made
+    one of them fail (dagster-io/dagster#33552); launch_waves does it first, alone, once."""
+    for name, value in postgres.environment.items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "dagster.yaml").write_text(production_dagster_yaml(), encoding="utf-8")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        storage = instance.event_log_storage
+        assert DUCKDB_POOL not in storage.get_concurrency_keys()
+        initialize_pool(instance)
+        # Again, as the next night's ctdata does: nothing to do (Dagster's INSERT of a pool
+        # that has its limit fails on PostgreSQL, and would fail the command).
+        initialize_pool(instance)
+        assert storage.get_concurrency_info(DUCKDB_POOL).slot_count == 1
