@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from benchmarks.catalog import BenchCatalog, portal_entry
+from benchmarks.national import LATENCY_SECONDS, NATIONAL_DATASETS, NATIONAL_PORTALS
 from benchmarks.report import Table
 from benchmarks.run import Runs, child_env, run_step, timed_command
 from benchmarks.steps import limit_fetch, naive_fetch_pages
@@ -57,6 +58,31 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="only the probe engine on a data.ct.gov-sized portal (one night's share and all "
         "at once: about 30 minutes; with --quick the night's share only)",
+    )
+    parser.add_argument(
+        "--national",
+        action="store_true",
+        help="only the national night: 1,000 synthetic portals and the 77 real feeds of "
+        "../shared/realdata/national on loopback, 200 ms a request (issue 17)",
+    )
+    parser.add_argument(
+        "--national-portals", type=int, default=NATIONAL_PORTALS, help="synthetic portals"
+    )
+    parser.add_argument(
+        "--national-datasets", type=int, default=NATIONAL_DATASETS, help="their datasets in all"
+    )
+    parser.add_argument(
+        "--national-latency",
+        type=float,
+        default=LATENCY_SECONDS,
+        help="seconds added to every request",
+    )
+    parser.add_argument(
+        "--national-concurrency",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="max_concurrent_runs of each night measured (default 1: today's one at a time)",
     )
     options = parser.parse_args(argv)
     options.sizes = options.sizes or ([1000, 10_000] if options.quick else [1000, 10_000, 100_000])
@@ -301,6 +327,18 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         print(measure_probes(options.quick))
         print(f"\nprobes benchmark: {time.perf_counter() - started:.0f} s")
+        return
+    if options.national:
+        from benchmarks.national import measure as measure_national
+
+        started = time.perf_counter()
+        national_work = options.work_dir or Path(tempfile.mkdtemp(prefix="ctdata-national-"))
+        try:
+            print(measure_national(options, national_work))
+        finally:
+            if options.work_dir is None:
+                shutil.rmtree(national_work, ignore_errors=True)
+        print(f"\nnational benchmark: {time.perf_counter() - started:.0f} s")
         return
     work = options.work_dir or Path(tempfile.mkdtemp(prefix="ctdata-bench-"))
     work.mkdir(parents=True, exist_ok=True)

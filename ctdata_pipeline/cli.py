@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
@@ -46,7 +46,7 @@ from ctdata_pipeline.jobs import (
     RECOMPUTE_JOB,
     REPORT_JOB,
 )
-from ctdata_pipeline.launch import LaunchRequest, launch_waves
+from ctdata_pipeline.launch import LaunchRequest, RunOutcome, launch_waves
 from ctdata_pipeline.metrics.targets import judge, movement
 from ctdata_pipeline.partitions import night_key, today_in_new_york
 from ctdata_pipeline.portals import PortalFile, PortalFileError, Target
@@ -168,13 +168,15 @@ def run_nights(
     accept_shrink: bool = False,
     reports: Sequence[date] = (),
     probes: bool = False,
+    on_done: Callable[[RunOutcome], None] | None = None,
 ) -> list[NightResult]:
     """Run a job for each (night, portal), a night's portals side by side and the nights in
     order, then the Board report of each of `reports`; every run is recorded under its job.
     `accept_shrink` (a job that stores the snapshot) goes into each run's config, where the
     Launchpad puts it too. `probes`: after each night's runs, the probe job of every portal
     whose run succeeded (nightly -> probes -> reports, as the schedules order them; a night
-    that stored nothing has nothing to probe), labelled "<portal> probes"."""
+    that stored nothing has nothing to probe), labelled "<portal> probes". `on_done` hears of
+    each run as it finishes."""
     config = _run_config(log_level)
     if accept_shrink:
         config["ops"] = {CATALOG_ASSET: {"config": {"accept_shrink": True}}}
@@ -187,7 +189,7 @@ def run_nights(
     if probes:
         # Each night's probes wait for its runs: which portals to probe depends on them.
         for wave in waves:
-            done = launch_waves(defs, [wave], instance)
+            done = launch_waves(defs, [wave], instance, on_done)
             outcomes.extend(done)
             probe_wave = [
                 LaunchRequest(
@@ -200,12 +202,12 @@ def run_nights(
                 for o in done
                 if o.success
             ]
-            outcomes.extend(launch_waves(defs, [probe_wave], instance))
+            outcomes.extend(launch_waves(defs, [probe_wave], instance, on_done))
         waves = []
     for night in reports:
         key = night.isoformat()
         waves.append([LaunchRequest(REPORT_JOB, key, night, "report", _run_config(log_level))])
-    outcomes.extend(launch_waves(defs, waves, instance))
+    outcomes.extend(launch_waves(defs, waves, instance, on_done))
     return [
         NightResult(o.request.night, o.request.label, o.success, o.reason, o.run_id)
         for o in outcomes
@@ -311,6 +313,29 @@ def main() -> None:
     _quiet_library_warnings()
 
 
+class NightProgress:
+    """A line as each portal's night finishes: how many of how many, how many failed, and the
+    time since the night began (what someone watching a thousand portals wants to know)."""
+
+    def __init__(self, portals: int) -> None:
+        self.portals = portals
+        self.done = 0
+        self.failed = 0
+        self.started = time.monotonic()
+
+    def __call__(self, outcome: RunOutcome) -> None:
+        if outcome.request.job_name != NIGHTLY_JOB:
+            return
+        self.done += 1
+        self.failed += not outcome.success
+        minutes, seconds = divmod(int(time.monotonic() - self.started), 60)
+        status = "ok" if outcome.success else "FAILED"
+        click.echo(
+            f"progress: {self.done}/{self.portals} portals done, {self.failed} failed, "
+            f"{minutes}:{seconds:02d} elapsed ({outcome.request.label}: {status})"
+        )
+
+
 @main.command()
 @click.option("--portal", "portals", multiple=True, help="Only this portal (repeatable).")
 @log_level_option
@@ -337,6 +362,7 @@ def nightly(portals: tuple[str, ...], log_level: str, accept_shrink: bool) -> No
             accept_shrink=accept_shrink,
             reports=[tonight],
             probes=True,
+            on_done=NightProgress(len(names)),
         )
     for result in results:
         click.echo(f"{result.snapshot_date} {result.portal}: {result.status}")

@@ -17,8 +17,8 @@ import ctypes
 import multiprocessing
 import signal
 import sys
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -101,6 +101,7 @@ def launch_waves(
     defs: dg.Definitions,
     waves: Iterable[Sequence[LaunchRequest]],
     instance: dg.DagsterInstance,
+    on_done: Callable[[RunOutcome], None] | None = None,
 ) -> list[RunOutcome]:
     """Run each wave's requests side by side, waiting for a wave before the next (a night's
     portals are one wave; the night after counts its changes against it).
@@ -109,23 +110,38 @@ def launch_waves(
     has already imported the code location (a fork costs milliseconds; a fresh interpreter
     seconds). Processes, not
     threads: Dagster configures Python's logging at the start of every run, which deadlocks
-    against a run logging in another thread, and each worker has a core of its own."""
+    against a run logging in another thread, and each worker has a core of its own.
+
+    `on_done` hears of each run as it finishes (a command's progress line); the outcomes are
+    returned in the order of the requests."""
+    tell = on_done or (lambda _outcome: None)
     global _definitions
     limit = concurrent_runs(instance)
     if limit == 1:  # one run at a time: in this process, nothing to fork
-        return [
-            launch_one(defs, request, instance, runner_tags()) for wave in waves for request in wave
-        ]
+        outcomes: list[RunOutcome] = []
+        for wave in waves:
+            for request in wave:
+                outcomes.append(launch_one(defs, request, instance, runner_tags()))
+                tell(outcomes[-1])
+        return outcomes
     _definitions = defs
     initialize_pool(instance)
-    outcomes: list[RunOutcome] = []
+    outcomes = []
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(limit, mp_context=context, initializer=_end_with_parent) as workers:
         for wave in waves:
-            futures = [
-                workers.submit(_run_in_worker, request, instance.get_ref()) for request in wave
-            ]
-            outcomes.extend(map(_outcome, wave, futures))
+            # future -> its request's place in the wave (a request, holding its run config,
+            # is not hashable)
+            futures = {
+                workers.submit(_run_in_worker, request, instance.get_ref()): place
+                for place, request in enumerate(wave)
+            }
+            finished: dict[int, RunOutcome] = {}
+            for future in as_completed(futures):
+                place = futures[future]
+                finished[place] = _outcome(wave[place], future)
+                tell(finished[place])
+            outcomes.extend(finished[place] for place in range(len(wave)))
     return outcomes
 
 

@@ -2,6 +2,7 @@
 console script, in a fresh working folder, against loopback portals."""
 
 import email
+import re
 import shutil
 from email import policy
 from pathlib import Path
@@ -184,6 +185,16 @@ def test_ctdata_nightly_harvests_tonight_and_records_the_runs(tmp_path):
         )
     assert completed.returncode == 0, completed.stderr[-3000:]
     tonight = today_in_new_york()
+    # A line as each portal's night finishes, before the summary.
+    progress = [
+        re.sub(r"\d+:\d\d elapsed", "M:SS elapsed", line)
+        for line in completed.stdout.splitlines()
+        if line.startswith("progress:")
+    ]
+    assert progress == [
+        "progress: 1/2 portals done, 0 failed, M:SS elapsed (ct: ok)",
+        "progress: 2/2 portals done, 0 failed, M:SS elapsed (hub: ok)",
+    ]
     assert completed.stdout.splitlines()[-7:] == [
         f"{tonight} ct: ok",
         f"{tonight} hub: ok",
@@ -224,6 +235,11 @@ def test_ctdata_nightly_says_in_one_line_which_portal_failed(tmp_path):
     last_line = completed.stderr.strip().splitlines()[-1]
     assert last_line.startswith("ctdata nightly: down: HTTP 404 from http://127.0.0.1:")
     assert "down: FAILED: HTTP 404 from" in completed.stdout
+    assert re.search(
+        r"^progress: 2/2 portals done, 1 failed, \d+:\d\d elapsed \(down: FAILED\)$",
+        completed.stdout,
+        re.M,
+    )
     database = tmp_path / "data" / "ctdata.duckdb"
     assert [row[1] for row in snapshots(database)] == ["ct"]
     # The portal that answered is complete: every metric for the night, and its report.
@@ -365,6 +381,13 @@ def test_with_max_concurrent_runs_a_nights_portals_run_side_by_side_in_forked_wo
         (tonight, "ct", 40),
         (tonight, "other", 30),
     ]
+    # A progress line as each finishes, whichever finishes first.
+    progress = [line for line in completed.stdout.splitlines() if line.startswith("progress:")]
+    assert [line.split(" elapsed ")[0].rsplit(" ", 1)[0] for line in progress] == [
+        "progress: 1/2 portals done, 0 failed,",
+        "progress: 2/2 portals done, 0 failed,",
+    ]
+    assert sorted(line.split(" elapsed ")[1] for line in progress) == ["(ct: ok)", "(other: ok)"]
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
         nightly = [run for run in runs if run.job_name == "nightly_job"]

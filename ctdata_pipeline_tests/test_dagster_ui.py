@@ -149,10 +149,23 @@ def test_the_location_loads_and_lists_every_definition(webserver):
 
     [repository] = webserver.graphql(REPOSITORY)["repositoriesOrError"]["nodes"]
     assert repository["location"]["name"] == "ctdata_pipeline"
-    assert {"nightly_job", "recompute_job", "report_job", "probe_job"} <= {
-        j["name"] for j in repository["jobs"]
+    assert {
+        "nightly_job",
+        "recompute_job",
+        "report_job",
+        "probe_job",
+        "board_digest_job",
+        "agency_digest_job",
+    } <= {j["name"] for j in repository["jobs"]}
+    # The digests' schedules are there, and off: the webserver has no CTDATA_RECIPIENTS.
+    digest_schedule = {
+        "cronSchedule": "0 8 * * 1",
+        "executionTimezone": "America/New_York",
+        "scheduleState": {"status": "STOPPED"},
     }
     assert sorted(repository["schedules"], key=lambda s: s["name"]) == [
+        {"name": "agency_digest_schedule", **digest_schedule},
+        {"name": "board_digest_schedule", **digest_schedule},
         {
             "name": "nightly_schedule",
             "cronSchedule": "0 2 * * *",
@@ -196,7 +209,7 @@ def test_the_asset_graph_shows_the_groups(webserver, tmp_path):
         skip = page.get_by_role("button", name="Skip")
         if skip.count():
             skip.click()  # Dagster's community sign-up dialog
-        for group in ("harvest", "catalog", "metrics", "board", "report"):
+        for group in ("harvest", "catalog", "metrics", "board", "report", "delivery"):
             page.get_by_text(group, exact=True).first.wait_for(timeout=30_000)
         page.screenshot(path=str(tmp_path / "asset-graph.png"))
         browser.close()
