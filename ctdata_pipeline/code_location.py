@@ -19,6 +19,7 @@ from ctdata_pipeline.board.assets import (
 )
 from ctdata_pipeline.catalog.assets import build_catalog_assets
 from ctdata_pipeline.catalog.checks import build_catalog_checks
+from ctdata_pipeline.cluster import night_executor
 from ctdata_pipeline.delivery.assets import (
     DeliverySettings,
     build_delivery_assets,
@@ -150,7 +151,8 @@ def build_definitions(
         sensors=[build_report_sensor(after_night), run_failure_alert],
         # Steps of a run one after another in the run's process: the chain is a line anyway,
         # and DuckDB takes one writing process per file (the runs' writers share the pool).
-        executor=dg.in_process_executor,
+        # CTDATA_EXECUTOR=celery: on the Celery workers instead, the pool still one at a time.
+        executor=night_executor(settings.celery),
         resources={
             "reports": ReportFolder(directory=str(settings.report_dir)),
             "portals": portals,

@@ -7,7 +7,9 @@ scheduled run. ctdata executes its runs itself (in its own process, or, when the
 `concurrency: runs: max_concurrent_runs` is above 1, that many at once in worker processes
 forked from it) rather than through the run launcher, which starts a new Python process per
 run: that process spends about 4 s importing the code location before its first step, more
-than a small portal's whole night (README, *Dagster*)."""
+than a small portal's whole night (README, *Dagster*). With CTDATA_EXECUTOR=celery a run only
+orchestrates: its steps go to the Celery workers, which load the job from the code location
+module themselves (README, *Production*)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import dagster as dg
 from dagster._core.definitions.job_base import InMemoryJob
+from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
 from dagster._core.definitions.repository_definition.valid_definitions import (
     SINGLETON_REPOSITORY_NAME,
 )
@@ -39,6 +42,8 @@ from dagster._core.remote_origin import (
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from ctdata_pipeline.runs import failure_reason, runner_tags
+from ctdata_pipeline.settings import CELERY_EXECUTOR
+from ctdata_pipeline.warehouse import DUCKDB_POOL
 
 # workspace.yaml's location: the name under which the UI shows the code location's jobs.
 LOCATION_NAME = "ctdata_pipeline"
@@ -120,6 +125,7 @@ def launch_waves(
                 tell(outcomes[-1])
         return outcomes
     _definitions = defs
+    initialize_pool(instance)
     outcomes = []
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(limit, mp_context=context, initializer=_end_with_parent) as workers:
@@ -137,6 +143,20 @@ def launch_waves(
                 tell(finished[place])
             outcomes.extend(finished[place] for place in range(len(wave)))
     return outcomes
+
+
+def initialize_pool(instance: dg.DagsterInstance) -> None:
+    """Give the `duckdb` pool its limit from the instance's `default_limit` here, alone, before
+    runs start side by side. Each run's first claim on a pool the instance has never seen would
+    do it, and on PostgreSQL two runs doing it at once make one fail (the loser's INSERT aborts
+    its transaction, then its UPDATE fails: dagster-io/dagster#33552), with no step failed."""
+    storage = instance.event_log_storage
+    if (
+        storage.supports_global_concurrency_limits
+        and instance.global_op_concurrency_default_limit is not None
+        and DUCKDB_POOL not in storage.get_concurrency_keys()
+    ):
+        storage.initialize_concurrency_limit_to_default(DUCKDB_POOL)
 
 
 def _end_with_parent() -> None:
@@ -158,6 +178,19 @@ def _run_in_worker(request: LaunchRequest, instance_ref: InstanceRef) -> RunOutc
         return launch_one(_definitions, request, instance, runner_tags())
 
 
+def executable_job(job_def: dg.JobDefinition) -> InMemoryJob | ReconstructableJob:
+    """The job as this process executes it: the definition it already has, unless its steps run
+    in other processes (the Celery executor), which must load the job themselves: then a
+    pointer to it in the code location module, which each worker imports from its own
+    environment (the same variables as this process's)."""
+    if job_def.executor_def.name != CELERY_EXECUTOR:
+        return InMemoryJob(job_def)
+    repository = ReconstructableRepository.for_module(
+        CODE_LOCATION_MODULE, "defs", working_directory=str(Path.cwd())
+    )
+    return repository.get_reconstructable_job(job_def.name)
+
+
 def launch_one(
     defs: dg.Definitions,
     request: LaunchRequest,
@@ -175,7 +208,7 @@ def launch_one(
         instance=instance,
         run_config=request.run_config,
     )
-    job = InMemoryJob(job_def)
+    job = executable_job(job_def)
     plan = create_execution_plan(job, run_config=request.run_config, tags=run_tags)
     run = instance.create_run_for_job(
         job_def=job_def,
@@ -184,6 +217,7 @@ def launch_one(
         tags=run_tags,
         status=dg.DagsterRunStatus.NOT_STARTED,
         remote_job_origin=job_origin(request.job_name),
+        job_code_origin=job.get_python_origin() if isinstance(job, ReconstructableJob) else None,
     )
     result = execute_run(job, run, instance)
     reason = ""

@@ -41,6 +41,9 @@ class Settings:
     # Where a dry run writes the digests as .eml files (CTDATA_OUTBOX_DIR; default outbox/ in
     # the working directory).
     outbox_dir: Path = field(default_factory=lambda: Path.cwd() / "outbox")
+    # Where a night's steps run (CTDATA_EXECUTOR): None, in the run's own process; or on the
+    # Celery workers of this broker (README, *Production*).
+    celery: CelerySettings | None = None
 
     @classmethod
     def from_env(cls, cwd: Path | None = None) -> Settings:
@@ -62,6 +65,7 @@ class Settings:
             nightly_at=_time_of_day_from_env("CTDATA_NIGHTLY_AT", HARVEST_TIME),
             recipients_file=_optional_path_from_env("CTDATA_RECIPIENTS", cwd),
             outbox_dir=_path_from_env("CTDATA_OUTBOX_DIR", cwd / "outbox", cwd),
+            celery=celery_from_env(),
         )
 
     @property
@@ -88,6 +92,80 @@ class Settings:
 
     def load_portals(self) -> PortalFile:
         return load_portal_file(self.portals_file)
+
+
+IN_PROCESS_EXECUTOR = "in_process"
+CELERY_EXECUTOR = "celery"
+# A broker's URL carries its password: messages name the variable and the URL's scheme only.
+_BROKER_SCHEMES = ("redis", "rediss", "sentinel", "amqp", "amqps", "pyamqp")
+# A step that a worker took and never finished (the worker was killed) goes back to the queue
+# after this long (Redis has no acknowledgements of its own); longer than any step should take.
+DEFAULT_VISIBILITY_TIMEOUT = 3600
+
+
+@dataclass(frozen=True)
+class CelerySettings:
+    """The Celery broker and result backend the steps go through (CTDATA_CELERY_BROKER,
+    CTDATA_CELERY_BACKEND) and how long a task taken by a lost worker stays invisible
+    (CTDATA_CELERY_VISIBILITY_TIMEOUT). The names of the variables holding the URLs are kept so
+    that the executor's config points at the variables, never at their secret values."""
+
+    broker_variable: str
+    backend_variable: str
+    visibility_timeout_seconds: float = DEFAULT_VISIBILITY_TIMEOUT
+
+    @property
+    def broker_url(self) -> str:
+        return os.environ[self.broker_variable]
+
+    @property
+    def backend_url(self) -> str:
+        return os.environ[self.backend_variable]
+
+
+def celery_from_env() -> CelerySettings | None:
+    """CTDATA_EXECUTOR=celery with its broker, or None for the default (steps in the run's own
+    process, `in_process`)."""
+    executor = os.environ.get("CTDATA_EXECUTOR", "").strip() or IN_PROCESS_EXECUTOR
+    if executor == IN_PROCESS_EXECUTOR:
+        return None
+    if executor != CELERY_EXECUTOR:
+        raise SettingsError(
+            f"CTDATA_EXECUTOR={executor!r} must be {IN_PROCESS_EXECUTOR} (the default) or "
+            f"{CELERY_EXECUTOR}"
+        )
+    _check_broker_url("CTDATA_CELERY_BROKER", required=True)
+    # The result backend is the broker unless said otherwise (one Redis does both).
+    backend = "CTDATA_CELERY_BACKEND"
+    if not _check_broker_url(backend, required=False):
+        backend = "CTDATA_CELERY_BROKER"
+    timeout = _number_from_env("CTDATA_CELERY_VISIBILITY_TIMEOUT", DEFAULT_VISIBILITY_TIMEOUT)
+    if timeout < 1:
+        raise SettingsError(
+            "CTDATA_CELERY_VISIBILITY_TIMEOUT must be at least 1 second (longer than any step)"
+        )
+    return CelerySettings("CTDATA_CELERY_BROKER", backend, timeout)
+
+
+def _check_broker_url(name: str, required: bool) -> bool:
+    """Whether the variable is set, refusing a value that is not a broker URL (naming its
+    scheme only: the rest may hold a password)."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        if required:
+            raise SettingsError(
+                f"{name} must be set when CTDATA_EXECUTOR=celery: the broker's URL, e.g. "
+                "redis://127.0.0.1:6379/0"
+            )
+        return False
+    scheme, separator, rest = value.partition("://")
+    if not separator or not rest or scheme not in _BROKER_SCHEMES:
+        shown = f"scheme {scheme!r}" if separator else "no scheme"
+        raise SettingsError(
+            f"{name} must be a broker URL such as redis://127.0.0.1:6379/0 (it has {shown}; "
+            f"one of {', '.join(_BROKER_SCHEMES)} is needed)"
+        )
+    return True
 
 
 def socrata_app_token() -> str | None:

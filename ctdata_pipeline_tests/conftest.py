@@ -13,6 +13,7 @@ from filelock import FileLock
 
 from ctdata_pipeline.partitions import today_in_new_york
 from ctdata_pipeline.warehouse import connect
+from ctdata_pipeline_tests.services import Postgres, Redis, running_postgres, running_redis
 from ctdata_pipeline_tests.smtp_servers import Servers
 from ctdata_pipeline_tests.support import History, build_last_night, run_ctdata
 
@@ -122,3 +123,17 @@ def smtp_servers() -> Iterator[Servers]:
     yield servers
     for controller in servers.running.values():
         controller.stop(no_assert=True)
+
+
+@pytest.fixture
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL cluster of the test's own (services.running_postgres)."""
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_server() -> Iterator[Redis]:
+    """A redis-server of the test's own on loopback (services.running_redis)."""
+    with running_redis() as server:
+        yield server
