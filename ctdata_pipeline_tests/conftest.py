@@ -13,6 +13,7 @@ from filelock import FileLock
 
 from ctdata_pipeline.partitions import today_in_new_york
 from ctdata_pipeline.warehouse import connect
+from ctdata_pipeline_tests.postgres_server import Postgres, postgres_cluster
 from ctdata_pipeline_tests.smtp_servers import Servers
 from ctdata_pipeline_tests.support import History, build_last_night, run_ctdata
 
@@ -46,6 +47,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "CTDATA_SMTP_TIMEOUT",
         "CTDATA_SMTP_CA_FILE",
         "CTDATA_MAIL_FROM",
+        "CTDATA_WAREHOUSE",
+        "CTDATA_WAREHOUSE_DATA",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -121,3 +124,10 @@ def smtp_servers() -> Iterator[Servers]:
     yield servers
     for controller in servers.running.values():
         controller.stop(no_assert=True)
+
+
+@pytest.fixture
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL cluster of the test's own (postgres_server.py), stopped afterwards."""
+    with postgres_cluster() as cluster:
+        yield cluster

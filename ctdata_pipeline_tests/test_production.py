@@ -7,20 +7,15 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import pytest
 from dagster._core.launcher import DefaultRunLauncher
 from dagster._core.scheduler.instigation import InstigatorType
 
@@ -38,14 +33,6 @@ from ctdata_pipeline_tests.support import (
     write_portal_file,
 )
 
-# Debian's PostgreSQL (15 on Debian 12), the newest installed if several are.
-POSTGRES_BIN = max(
-    Path("/usr/lib/postgresql").glob("*/bin"),
-    key=lambda folder: int(folder.parent.name) if folder.parent.name.isdigit() else 0,
-    default=Path("/usr/lib/postgresql/15/bin"),
-)
-PG_USER = "postgres"
-PG_PASSWORD = "ctdata-test-password"
 # The daemon has to have looked at the schedule once before its tick, or the tick is not due
 # (a schedule starts counting from the daemon's first look): time for it to start and load.
 DAEMON_START_MARGIN = timedelta(seconds=30)
@@ -70,74 +57,6 @@ def production_daemon_command() -> list[str]:
     exec_start = re.search(r"^ExecStart=(\S*dagster-daemon .*)$", readme_production(), re.M)
     program, *arguments = shlex.split(exec_start.group(1))
     return [str(CTDATA.with_name(Path(program).name)), *arguments]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclass(frozen=True)
-class Postgres:
-    port: int
-
-    @property
-    def environment(self) -> dict[str, str]:
-        """What the README's dagster.yaml reads (its `{env: ...}` values)."""
-        return {
-            "DAGSTER_PG_HOST": "127.0.0.1",
-            "DAGSTER_PG_PORT": str(self.port),
-            "DAGSTER_PG_USER": PG_USER,
-            "DAGSTER_PG_PASSWORD": PG_PASSWORD,
-        }
-
-
-def as_postgres(*command: str) -> None:
-    """A PostgreSQL program as the `postgres` user (PostgreSQL refuses to run as root)."""
-    subprocess.run(
-        ["runuser", "-u", PG_USER, "--", *command],
-        check=True,
-        capture_output=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-    )
-
-
-@pytest.fixture
-def postgres() -> Iterator[Postgres]:
-    """A PostgreSQL cluster of its own in a temporary folder (owned by `postgres`, outside
-    pytest's root-only tmp_path), on a free loopback port, with password authentication over
-    TCP as in production and a `dagster` database; stopped and removed afterwards."""
-    assert (POSTGRES_BIN / "initdb").exists(), (
-        f"PostgreSQL is missing ({POSTGRES_BIN / 'initdb'}): apt-get install postgresql "
-        "(scripts/test installs it)"
-    )
-    folder = Path(tempfile.mkdtemp(prefix="ctdata-postgres-"))
-    shutil.chown(folder, PG_USER, PG_USER)
-    data, password_file = folder / "data", folder / "password"
-    password_file.write_text(PG_PASSWORD, encoding="utf-8")
-    shutil.chown(password_file, PG_USER, PG_USER)
-    port = free_port()
-    try:
-        as_postgres(
-            str(POSTGRES_BIN / "initdb"), "-D", str(data), "-U", PG_USER, "-E", "UTF8",
-            f"--pwfile={password_file}", "--auth-local=trust", "--auth-host=scram-sha-256",
-        )  # fmt: skip
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={folder}"
-        as_postgres(
-            str(POSTGRES_BIN / "pg_ctl"), "-D", str(data), "-l", str(folder / "postgres.log"),
-            "-o", options, "-w", "start",
-        )  # fmt: skip
-        try:
-            as_postgres(
-                str(POSTGRES_BIN / "createdb"), "-h", str(folder), "-p", str(port), "dagster"
-            )
-            yield Postgres(port)
-        finally:
-            as_postgres(str(POSTGRES_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def next_tick(now: datetime) -> datetime:
