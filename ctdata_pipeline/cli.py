@@ -471,7 +471,10 @@ def demo(nights: int, seed: int, log_level: str, peers: bool) -> None:
             )
         observatory = settings.report_dir / story.last_night.isoformat() / OBSERVATORY_PAGE
         click.echo(f"Observatory:   {observatory}")
-    click.echo(f"DuckDB file:   {settings.db_path}")
+    if settings.lake:
+        click.echo(f"Warehouse:     {settings.warehouse().location}")
+    else:
+        click.echo(f"DuckDB file:   {settings.db_path}")
     click.echo(
         f"Report:        {settings.report_dir / story.last_night.isoformat() / 'report.html'}"
     )
@@ -647,8 +650,8 @@ def recompute(first: str, last: str | None, portals: tuple[str, ...], log_level:
     defs, portal_file, source = served_portals(settings, "recompute")
     names = list(portals) or portal_file.names
     refuse_unknown_portals("recompute", names, portal_file, source)
-    if not settings.db_path.exists():
-        _fail(f"ctdata recompute: no database at {settings.db_path} yet (CTDATA_DB)", 1)
+    if not settings.warehouse().exists():
+        _fail(f"ctdata recompute: no database at {_nothing_yet(settings)}", 1)
     with database(settings.db_path, read_only=True) as conn:
         stored = conn.execute(
             "SELECT snapshot_date, portal FROM catalog.snapshots WHERE snapshot_date "
@@ -742,8 +745,8 @@ def _refuse_undeliverable(settings: Settings, dry_run: bool) -> None:
 
 
 def _last_stored_night(settings: Settings) -> date:
-    if not settings.db_path.exists():
-        _fail(f"ctdata digests: no database at {settings.db_path} yet (CTDATA_DB)", 1)
+    if not settings.warehouse().exists():
+        _fail(f"ctdata digests: no database at {_nothing_yet(settings)}", 1)
     with database(settings.db_path, read_only=True) as conn:
         night = scalar(conn, "SELECT max(snapshot_date) FROM catalog.snapshots")
     if night is None:
@@ -770,6 +773,7 @@ def check() -> None:
     and possible, the board tables adding up to their metrics, no rows without a snapshot.
     Exit 0 when all holds, 1 listing what does not, 2 when there is no database."""
     settings = Settings.from_env()
+    _refuse_lake(settings, "check", "check it with the report's checks in the Dagster UI")
     if not settings.db_path.exists():
         _fail(f"ctdata check: no database at {settings.db_path} (CTDATA_DB)", 2)
     try:
@@ -796,6 +800,27 @@ def check() -> None:
     click.echo("ctdata check: no problems found")
 
 
+# A DuckLake's tables are its catalog database's rows and its data folder's files.
+LAKE_BACKUP = "back up and restore its catalog database (pg_dump) and its data folder together"
+
+
+def _refuse_lake(settings: Settings, command: str, instead: str) -> None:
+    """Commands that work on the DuckDB file only, refused (exit 2) on a DuckLake."""
+    if settings.lake:
+        _fail(
+            f"ctdata {command}: works on the DuckDB file (CTDATA_DB) only, and the warehouse "
+            f"is {settings.warehouse().location} (CTDATA_WAREHOUSE): {instead}",
+            2,
+        )
+
+
+def _nothing_yet(settings: Settings) -> str:
+    """Where a warehouse nothing was written to yet was looked for, and the setting that says."""
+    if settings.lake:
+        return f"{settings.warehouse().location} yet (CTDATA_WAREHOUSE)"
+    return f"{settings.db_path} yet (CTDATA_DB)"
+
+
 def _restore_hint(settings: Settings) -> str:
     newest = newest_backup(settings.backups, settings.db_path)
     if newest is None:
@@ -809,6 +834,7 @@ def backup() -> None:
     file, checked like `ctdata check`, named by the time it was taken; then apply the retention
     rule (CTDATA_BACKUP_KEEP)."""
     settings = Settings.from_env()
+    _refuse_lake(settings, "backup", LAKE_BACKUP)
     try:
         policy = KeepPolicy.parse(settings.backup_keep)
         with failing_clearly("write the backup in", settings.backups, writing=False):
@@ -832,6 +858,7 @@ def restore(backup_file: Path) -> None:
     `ctdata check` does (a damaged backup, or one from a newer schema, is refused and nothing
     changes), keep the current file aside beside it, then swap the backup in atomically."""
     settings = Settings.from_env()
+    _refuse_lake(settings, "restore", LAKE_BACKUP)
     try:
         with failing_clearly("restore into", settings.db_path):
             restored = restore_backup(backup_file, settings.db_path)

@@ -10,7 +10,12 @@ from pathlib import Path
 
 from ctdata_pipeline.partitions import HARVEST_TIME
 from ctdata_pipeline.portals import DEFAULT_PORTALS_FILE, PortalFile, load_portal_file
-from ctdata_pipeline.warehouse import LOCK_WAIT_SECONDS, DuckDBWarehouse, check_database_name
+from ctdata_pipeline.warehouse import (
+    LOCK_WAIT_SECONDS,
+    DuckDBWarehouse,
+    Lake,
+    check_database_name,
+)
 
 # The readers' copy of the board tables, in CTDATA_PUBLISH_DIR: the file to point tools at.
 PUBLISHED_DATABASE = "ctdata_board.duckdb"
@@ -44,6 +49,9 @@ class Settings:
     # Where a night's steps run (CTDATA_EXECUTOR): None, in the run's own process; or on the
     # Celery workers of this broker (README, *Production*).
     celery: CelerySettings | None = None
+    # A DuckLake instead of the DuckDB file (CTDATA_WAREHOUSE=ducklake:<catalog> with its data
+    # files in CTDATA_WAREHOUSE_DATA); None: the file at db_path.
+    lake: Lake | None = None
 
     @classmethod
     def from_env(cls, cwd: Path | None = None) -> Settings:
@@ -66,6 +74,7 @@ class Settings:
             recipients_file=_optional_path_from_env("CTDATA_RECIPIENTS", cwd),
             outbox_dir=_path_from_env("CTDATA_OUTBOX_DIR", cwd / "outbox", cwd),
             celery=celery_from_env(),
+            lake=_lake_from_env(cwd),
         )
 
     @property
@@ -79,11 +88,16 @@ class Settings:
         return self.published_dir / PUBLISHED_DATABASE
 
     def warehouse(self, path: Path | None = None) -> DuckDBWarehouse:
-        """The DuckDB file (CTDATA_DB, or `path`) as every step and command opens it."""
+        """The warehouse as every step and command opens it: the DuckLake (CTDATA_WAREHOUSE)
+        if there is one, else the DuckDB file (CTDATA_DB); or the DuckDB file at `path` (a
+        backup), never the lake."""
+        lake = self.lake if path is None or path == self.db_path else None
         return DuckDBWarehouse(
             database=str(path or self.db_path),
             lock_wait_seconds=self.lock_wait_seconds,
             readers_copy=str(self.published_database),
+            lake_catalog=lake.catalog if lake else "",
+            lake_data=lake.data_path if lake else "",
         )
 
     @property
@@ -220,3 +234,39 @@ def _optional_path_from_env(name: str, cwd: Path) -> Path | None:
         return None
     path = Path(value).expanduser()
     return path if path.is_absolute() else (cwd / path)
+
+
+LAKE_PREFIX = "ducklake:"
+_LAKE_EXAMPLE = (
+    "ducklake:postgres:dbname=lake host=127.0.0.1 user=ctdata, or ducklake:/srv/lake.ducklake"
+)
+
+
+def _lake_from_env(cwd: Path) -> Lake | None:
+    """The DuckLake of CTDATA_WAREHOUSE (unset or blank: the DuckDB file at CTDATA_DB)."""
+    value = os.environ.get("CTDATA_WAREHOUSE", "").strip()
+    if not value:
+        return None
+    catalog = value.removeprefix(LAKE_PREFIX).strip()
+    if not value.startswith(LAKE_PREFIX) or not catalog:
+        # The value can hold a PostgreSQL password: only its kind is named.
+        shown = value.split(":", 1)[0] + ":..." if ":" in value else repr(value)
+        raise SettingsError(
+            f"CTDATA_WAREHOUSE={shown} must be ducklake:<catalog> ({_LAKE_EXAMPLE}), or unset "
+            "for the DuckDB file at CTDATA_DB"
+        )
+    data = os.environ.get("CTDATA_WAREHOUSE_DATA", "").strip()
+    if not data:
+        raise SettingsError(
+            "CTDATA_WAREHOUSE_DATA is not set: a DuckLake (CTDATA_WAREHOUSE) needs the folder "
+            "its data files are written to"
+        )
+    if not catalog.startswith("postgres:") and ":" not in catalog.split("/", 1)[0]:
+        # A catalog file, resolved like every other path, so each step finds the same one.
+        catalog = str(_resolved(catalog, cwd))
+    return Lake(catalog=catalog, data_path=str(_resolved(data, cwd)))
+
+
+def _resolved(value: str, cwd: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else cwd / path

@@ -1,11 +1,15 @@
-"""The DuckDB file: one connection at a time, opened late, closed always."""
+"""The warehouse: the DuckDB file (one connection at a time, opened late, closed always), or a
+DuckLake (CTDATA_WAREHOUSE=ducklake:...) that takes concurrent writers and readers."""
 
 from __future__ import annotations
 
+import importlib.resources
 import os
+import random
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -42,18 +46,57 @@ class DuckDBWarehouse(dg.ConfigurableResource):
         default="",
         description="The published copy readers should open instead (CTDATA_PUBLISH_DIR).",
     )
+    lake_catalog: str = Field(
+        default="",
+        description="The DuckLake's catalog (CTDATA_WAREHOUSE after 'ducklake:'); empty: the file.",
+    )
+    lake_data: str = Field(
+        default="", description="The DuckLake's folder of data files (CTDATA_WAREHOUSE_DATA)."
+    )
+
+    @property
+    def lake(self) -> Lake | None:
+        return Lake(self.lake_catalog, self.lake_data) if self.lake_catalog else None
+
+    @property
+    def location(self) -> str:
+        """Where the tables are, for messages: the file, or the lake (never its password)."""
+        lake = self.lake
+        return lake.described if lake else self.database
+
+    def exists(self) -> bool:
+        """Whether anything may be stored yet (a file not created yet holds nothing). A lake in
+        PostgreSQL is asked (a read-only connection refuses a lake never written to)."""
+        lake = self.lake
+        if lake is None:
+            return Path(self.database).exists()
+        if not lake.uses_postgres:
+            return Path(lake.catalog).exists()
+        try:
+            connect_lake(lake, read_only=True).close()
+        except LakeMissing:
+            return False
+        return True
 
     @contextmanager
     def get_connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        path = Path(self.database)
+        lake = self.lake
+        path = Path(lake.data_path if lake else self.database)
         action = "read the database" if read_only else "write the database"
         with failing_clearly(action, path, os_errors=False, writing=not read_only):
             try:
-                conn = connect(path, read_only=read_only, lock_wait_seconds=self.lock_wait_seconds)
+                if lake:
+                    conn = connect_lake(lake, read_only=read_only)
+                else:
+                    conn = connect(path, read_only, lock_wait_seconds=self.lock_wait_seconds)
             except WarehouseLocked as locked:
                 raise self.locked_failure(locked, read_only) from None
             try:
                 yield conn
+            except duckdb.TransactionException as error:
+                if lake and "conflict" in str(error).lower():
+                    raise lake_conflict() from None
+                raise
             finally:
                 conn.close()
 
@@ -168,6 +211,113 @@ def connect(
         raise WarehouseLocked(error, lock_wait_seconds) from None
     conn.execute("SET TimeZone = 'UTC'")
     return conn
+
+
+# The name the lake is attached under: a file's catalog is named after the file (ctdata.duckdb),
+# so both backends see the same current_database().
+LAKE_ALIAS = "ctdata"
+# libpq's password=... (quoted or not) in a PostgreSQL catalog's connection string.
+_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s\"]+)", re.IGNORECASE)
+LAKE_EXTENSIONS = {"ducklake": "duckdb_extension_ducklake", "postgres": "duckdb_extension_postgres"}
+_EXTENSION_NAMES = {"postgres": "postgres_scanner"}
+# A step whose commit met another writer's runs again, up to this many times.
+LAKE_CONFLICT_RETRIES = 10
+LAKE_CONFLICT_PAUSE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Lake:
+    """A DuckLake: its catalog (a DuckDB file, `postgres:<libpq connection string>`, ...) and
+    the folder its data files are written to."""
+
+    catalog: str
+    data_path: str
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.catalog.startswith("postgres:")
+
+    @property
+    def described(self) -> str:
+        """The lake in a message: its catalog without a password, and its data folder."""
+        catalog = redacted(self.catalog)
+        return f"the DuckLake ducklake:{catalog} (data in {self.data_path})"
+
+
+def extension_file(name: str) -> Path:
+    """The extension binary the PyPI package `duckdb-extension-<name>` carries for this DuckDB
+    (DuckDB cannot download extensions where the pipeline runs)."""
+    package = importlib.resources.files(LAKE_EXTENSIONS[name])
+    return Path(str(package / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"))
+
+
+def connect_lake(lake: Lake, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the lake attached and in use, so the pipeline's SQL runs on it
+    unchanged. Writers and readers do not wait for each other: DuckLake commits are snapshots
+    in its catalog, and a reader sees the last one committed."""
+    conn = duckdb.connect(
+        ":memory:",
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+    )
+    try:
+        for name in ("postgres", "ducklake") if lake.uses_postgres else ("ducklake",):
+            _load_extension(conn, name)
+        if not read_only:
+            Path(lake.data_path).mkdir(parents=True, exist_ok=True)
+        options = f"DATA_PATH {_quoted(lake.data_path)}" + (", READ_ONLY" if read_only else "")
+        try:
+            conn.execute(
+                f"ATTACH {_quoted('ducklake:' + lake.catalog)} AS {LAKE_ALIAS} ({options})"
+            )
+        except duckdb.Error as error:
+            # DuckDB's message repeats the connection string, password and all.
+            message = redacted(str(error))
+            if read_only and "creating a new DuckLake is explicitly disabled" in message:
+                raise LakeMissing(message) from None
+            raise type(error)(message) from None
+        conn.execute(f"USE {LAKE_ALIAS}")
+        conn.execute("SET TimeZone = 'UTC'")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def lake_conflict() -> dg.RetryRequested:
+    """Another writer committed to the same table first (DuckLake checks at commit: two
+    nights deleting their old rows from one table conflict). The step's writes are all or
+    nothing and replace its night whole, so the step runs again, after a pause that differs
+    between writers so they do not meet again."""
+    return dg.RetryRequested(
+        max_retries=LAKE_CONFLICT_RETRIES,
+        seconds_to_wait=random.uniform(0.5, LAKE_CONFLICT_PAUSE_SECONDS),
+    )
+
+
+class LakeMissing(duckdb.IOException):
+    """A read-only connection to a DuckLake nothing was ever written to (no catalog yet)."""
+
+
+def redacted(text: str) -> str:
+    """`text` without the password of a libpq connection string it quotes."""
+    return _PASSWORD.sub(r"\1[redacted]", text)
+
+
+def _load_extension(conn: duckdb.DuckDBPyConnection, name: str) -> None:
+    """INSTALL the package's binary once (into DuckDB's extension folder, under the name the
+    binary declares: postgres_scanner for postgres), then LOAD it."""
+    loaded_as = _EXTENSION_NAMES.get(name, name)
+    installed = scalar(
+        conn, "SELECT installed FROM duckdb_extensions() WHERE extension_name = ?", [loaded_as]
+    )
+    if not installed:
+        conn.execute(f"INSTALL {_quoted(str(extension_file(name)))}")
+    conn.execute(f"LOAD {loaded_as}")
+
+
+def _quoted(text: str) -> str:
+    """A SQL string literal (ATTACH and LOAD take no parameters)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 @contextmanager

@@ -48,6 +48,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "CTDATA_SMTP_TIMEOUT",
         "CTDATA_SMTP_CA_FILE",
         "CTDATA_MAIL_FROM",
+        "CTDATA_WAREHOUSE",
+        "CTDATA_WAREHOUSE_DATA",
     ):
         monkeypatch.delenv(name, raising=False)
 

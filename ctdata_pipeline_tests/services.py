@@ -1,6 +1,7 @@
 """Services the production tests start for themselves: Debian's PostgreSQL (the instance's
-storage) and Debian's redis-server (the Celery broker), each on a free loopback port, in a
-temporary folder, stopped and removed afterwards. The fixtures are in conftest.py."""
+storage, the DuckLake catalog) and Debian's redis-server (the Celery broker), each on a free
+loopback port, in a temporary folder, stopped and removed afterwards. The fixtures are in
+conftest.py."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ def free_port() -> int:
 @dataclass(frozen=True)
 class Postgres:
     port: int
+    # The cluster's folder, which holds its Unix socket.
+    folder: Path
 
     @property
     def environment(self) -> dict[str, str]:
@@ -43,6 +46,15 @@ class Postgres:
             "DAGSTER_PG_USER": PG_USER,
             "DAGSTER_PG_PASSWORD": PG_PASSWORD,
         }
+
+    def create_database(self, name: str) -> str:
+        """A new database; its libpq connection string (over TCP, with the password)."""
+        as_postgres(
+            str(POSTGRES_BIN / "createdb"), "-h", str(self.folder), "-p", str(self.port), name
+        )
+        return (
+            f"dbname={name} host=127.0.0.1 port={self.port} user={PG_USER} password={PG_PASSWORD}"
+        )
 
 
 def as_postgres(*command: str) -> None:
@@ -82,10 +94,9 @@ def running_postgres() -> Iterator[Postgres]:
             "-o", options, "-w", "start",
         )  # fmt: skip
         try:
-            as_postgres(
-                str(POSTGRES_BIN / "createdb"), "-h", str(folder), "-p", str(port), "dagster"
-            )
-            yield Postgres(port)
+            cluster = Postgres(port, folder)
+            cluster.create_database("dagster")
+            yield cluster
         finally:
             as_postgres(str(POSTGRES_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
     finally:

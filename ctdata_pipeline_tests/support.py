@@ -29,6 +29,7 @@ from ctdata_pipeline.partitions import night_instant
 from ctdata_pipeline.portals import Portal
 from ctdata_pipeline.resources import PortalFileResource
 from ctdata_pipeline.settings import Settings
+from ctdata_pipeline.warehouse import Lake
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CTDATA_SHARED_DIR", REPO_ROOT.parent / "shared"))
@@ -196,7 +197,7 @@ def write_portal_file(folder: Path, entries: list[dict[str, Any]], **top: Any) -
     return path
 
 
-def settings_for(folder: Path, portals_file: Path) -> Settings:
+def settings_for(folder: Path, portals_file: Path, lake: Lake | None = None) -> Settings:
     return Settings(
         db_path=folder / "data" / "ctdata.duckdb",
         report_dir=folder / "reports",
@@ -204,16 +205,19 @@ def settings_for(folder: Path, portals_file: Path) -> Settings:
         staging_dir=folder / "data" / "staging",
         harvest_retries=0,
         harvest_retry_delay_seconds=0,
+        lake=lake,
     )
 
 
 class Pipeline:
     """The real definitions for a test portal file, run the way `ctdata nightly` runs them."""
 
-    def __init__(self, folder: Path, entries: list[dict[str, Any]], **top: Any) -> None:
+    def __init__(
+        self, folder: Path, entries: list[dict[str, Any]], lake: Lake | None = None, **top: Any
+    ) -> None:
         self.folder = folder
         self.portals_file = write_portal_file(folder, entries, **top)
-        self.settings = settings_for(folder, self.portals_file)
+        self.settings = settings_for(folder, self.portals_file, lake)
         self.defs = build_definitions(
             self.settings,
             PortalFileResource(path=str(self.portals_file)),
@@ -403,19 +407,36 @@ def database_contents(path: Path) -> dict[str, list[tuple]] | None:
         return None
     conn = duckdb.connect(str(path), read_only=True)
     try:
-        tables = conn.execute(
-            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-            "WHERE table_type = 'BASE TABLE' ORDER BY ALL"
-        ).fetchall()
-        return {
-            table: conn.execute(
-                f"SELECT * {'EXCLUDE (loaded_at)' if table == 'catalog.snapshots' else ''} "
-                f"FROM {table} ORDER BY ALL"
-            ).fetchall()
-            for (table,) in tables
-        }
+        return warehouse_contents(conn)
     finally:
         conn.close()
+
+
+def lake_contents(lake: Lake) -> dict[str, list[tuple]]:
+    """database_contents of a DuckLake."""
+    from ctdata_pipeline.warehouse import connect_lake
+
+    conn = connect_lake(lake, read_only=True)
+    try:
+        return warehouse_contents(conn)
+    finally:
+        conn.close()
+
+
+def warehouse_contents(conn: Any) -> dict[str, list[tuple]]:
+    """Every row of every table of the warehouse `conn` uses (not of the DuckLake's own
+    catalog tables, attached beside it)."""
+    tables = conn.execute(
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+        "WHERE table_type = 'BASE TABLE' AND table_catalog = current_database() ORDER BY ALL"
+    ).fetchall()
+    return {
+        table: conn.execute(
+            f"SELECT * {'EXCLUDE (loaded_at)' if table == 'catalog.snapshots' else ''} "
+            f"FROM {table} ORDER BY ALL"
+        ).fetchall()
+        for (table,) in tables
+    }
 
 
 def files_under(folder: Path) -> dict[str, bytes]:

@@ -56,6 +56,13 @@ def build_backup_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
             policy = backups.policy()
         except RetentionError as error:
             raise dg.Failure(description=str(error), allow_retries=False) from None
+        if warehouse.lake:
+            # Its tables are its catalog database's rows and its data folder's files: backed up
+            # with those (pg_dump and a copy of the folder), not as one DuckDB file.
+            return _skipped(
+                f"the warehouse is {warehouse.location}: back up its catalog database and its "
+                "data folder (README, Production)"
+            )
         if not db_path.exists():
             return _skipped(f"no warehouse at {db_path} yet: nothing to back up")
         unchanged = _unchanged_since_newest(warehouse, folder, db_path)

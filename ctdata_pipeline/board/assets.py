@@ -257,8 +257,8 @@ def build_readers_copy_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.As
         replaced whole after every night, so a reader sees the previous night or the new one,
         never half, and a reader holding it open never stops the nightly job."""
         night = nightly_date(context.partition_key)
-        nothing_stored = nothing_stored_failure(warehouse.database)
-        if not Path(warehouse.database).exists():
+        nothing_stored = nothing_stored_failure(warehouse.location)
+        if not warehouse.exists():
             raise nothing_stored
         folder = readers_copy.path()
         with (

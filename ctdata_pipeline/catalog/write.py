@@ -163,6 +163,14 @@ def write_snapshot(
     )
 
 
+# A version's id, from what identifies it (portal, normalizer, record): 60 bits of its MD5, the
+# same on every backend and in every writer, so writers that do not wait for each other (a
+# DuckLake) never hand out one id twice, and the same nights give the same ids anywhere.
+VERSION_ID = (
+    "CAST('0x' || left(md5(concat_ws(chr(31), $portal, $key, s.record_hash)), 15) AS BIGINT)"
+)
+
+
 def _replace_night(
     conn: duckdb.DuckDBPyConnection,
     portal: Portal,
@@ -179,7 +187,7 @@ def _replace_night(
         conn,
         f"""
         INSERT INTO catalog.asset_versions (version_id, portal, normalizer, record, {normalized})
-        SELECT nextval('catalog.asset_version_ids'), $portal, $key, staged.record, {normalized}
+        SELECT {VERSION_ID}, $portal, $key, staged.record, {normalized}
         FROM {STAGED_VERSIONS} AS s
         JOIN {STAGED} AS staged USING (asset_id, record_hash)
         WHERE NOT EXISTS (SELECT 1 FROM catalog.asset_versions AS v WHERE {version_match})

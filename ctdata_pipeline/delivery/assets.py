@@ -161,8 +161,8 @@ def _digest_asset(
         recipients = delivery.recipients()
         smtp = None if config.dry_run else _smtp_settings()
         period = Period.from_key(cadence, context.partition_key)
-        if not Path(warehouse.database).exists():
-            raise nothing_stored_failure(warehouse.database)
+        if not warehouse.exists():
+            raise nothing_stored_failure(warehouse.location)
         digests, problems = _compose(kind, period, warehouse, reports, portals, recipients)
         if not digests:
             context.log.info(f"{period.words}: no {kind} digest to send")

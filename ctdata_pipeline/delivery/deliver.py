@@ -134,7 +134,7 @@ def _sent_before(
 ) -> dict[tuple[str, str, str], set[str]]:
     """For each digest, the addresses it already went to, read in one read-only connection."""
     before: dict[tuple[str, str, str], set[str]] = {_key(digest): set() for digest in digests}
-    if not digests or not Path(warehouse.database).exists():
+    if not digests or not warehouse.exists():
         return before
     with warehouse.get_connection(read_only=True) as conn:
         for digest in digests:

@@ -15,7 +15,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -374,8 +373,8 @@ def build_open_data_assets(nights: dg.DailyPartitionsDefinition) -> list[dg.Asse
             credentials = Credentials.from_env()
         except PublishError as error:
             raise dg.Failure(description=str(error), allow_retries=False) from None
-        nothing_stored = nothing_stored_failure(warehouse.database)
-        if not Path(warehouse.database).exists():
+        nothing_stored = nothing_stored_failure(warehouse.location)
+        if not warehouse.exists():
             raise nothing_stored
         # Read, then close the file before any request: a slow portal never holds its lock.
         with warehouse.get_connection(read_only=True) as conn:

@@ -22,7 +22,8 @@ SENDS_COLUMNS = {
     "message_id": ("VARCHAR", "The Message-ID of the message it went in."),
     "sent_at": ("TIMESTAMPTZ", "When the SMTP server accepted it."),
 }
-# The key makes "sent once" a fact of the table: a second row for an address is ignored.
+# One row per (kind, period, audience, address): record_sent adds only addresses not recorded
+# yet (no PRIMARY KEY: a DuckLake refuses constraints; files made before keep theirs).
 _CREATE = [
     "CREATE SCHEMA IF NOT EXISTS delivery",
     f"""CREATE TABLE IF NOT EXISTS {SENDS_TABLE} (
@@ -31,8 +32,7 @@ _CREATE = [
         audience VARCHAR NOT NULL,
         address VARCHAR NOT NULL,
         message_id VARCHAR NOT NULL,
-        sent_at TIMESTAMPTZ NOT NULL,
-        PRIMARY KEY (kind, period, audience, address)
+        sent_at TIMESTAMPTZ NOT NULL
     )""",
 ]
 
@@ -83,12 +83,35 @@ def record_sent(conn: duckdb.DuckDBPyConnection, rows: Iterable[SendRecord]) -> 
         conn.execute(statement)
     before = scalar(conn, f"SELECT count(*) FROM {SENDS_TABLE}")
     with transaction(conn):
-        conn.executemany(
-            f"INSERT OR IGNORE INTO {SENDS_TABLE} "
-            "(kind, period, audience, address, message_id, sent_at) VALUES (?, ?, ?, ?, ?, ?)",
+        # An anti-join, not INSERT OR IGNORE: the same SQL on the file and on a DuckLake.
+        # Repeats among `rows` count once (the first).
+        conn.execute(
+            f"""
+            INSERT INTO {SENDS_TABLE} (kind, period, audience, address, message_id, sent_at)
+            SELECT kind, period, audience, address, message_id, sent_at
+            FROM (
+                SELECT unnest(?::VARCHAR[]) AS kind, unnest(?::DATE[]) AS period,
+                       unnest(?::VARCHAR[]) AS audience, unnest(?::VARCHAR[]) AS address,
+                       unnest(?::VARCHAR[]) AS message_id, unnest(?::TIMESTAMPTZ[]) AS sent_at,
+                       unnest(range(?)) AS position
+            ) AS new
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {SENDS_TABLE} AS old
+                WHERE old.kind = new.kind AND old.period = new.period
+                  AND old.audience = new.audience AND old.address = new.address
+            )
+            QUALIFY row_number() OVER (
+                PARTITION BY kind, period, audience, address ORDER BY position
+            ) = 1
+            """,
             [
-                [row.kind, row.period, row.audience, row.address, row.message_id, row.sent_at]
-                for row in rows
+                [row.kind for row in rows],
+                [row.period for row in rows],
+                [row.audience for row in rows],
+                [row.address for row in rows],
+                [row.message_id for row in rows],
+                [row.sent_at for row in rows],
+                len(rows),
             ],
         )
     return int(scalar(conn, f"SELECT count(*) FROM {SENDS_TABLE}")) - int(before)

@@ -11,8 +11,9 @@ CREATE TABLE IF NOT EXISTS probes.targets (
     probe         VARCHAR NOT NULL,   -- content_date | layer_date | link
     target        VARCHAR NOT NULL,   -- dataset id | layer URL | URL
     url           VARCHAR NOT NULL,   -- what is requested
-    columns       VARCHAR[],          -- content_date: the date columns asked about
-    PRIMARY KEY (portal, snapshot_date, asset_id, probe, target)
+    columns       VARCHAR[]           -- content_date: the date columns asked about
+    -- One row per (portal, snapshot_date, asset_id, probe, target): store.write_targets keeps
+    -- the first of repeats (no PRIMARY KEY: a DuckLake refuses constraints).
 );
 
 -- Every probe made, kept: the metrics read each target's latest result no older than

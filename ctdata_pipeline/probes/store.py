@@ -38,7 +38,13 @@ def write_targets(
     targets: Iterable[Target],
 ) -> int:
     """Replace the night's targets of `kinds` with `targets`; returns the rows written."""
-    mine = [target for target in targets if target.item.kind in kinds]
+    # One row per (asset, probe, target), the first named: the table's key.
+    keyed = {
+        (target.asset_id, target.item.kind, target.item.target): target
+        for target in reversed(list(targets))
+        if target.item.kind in kinds
+    }
+    mine = list(reversed(keyed.values()))
     columns = {
         "asset_id": [target.asset_id for target in mine],
         "probe": [target.item.kind for target in mine],

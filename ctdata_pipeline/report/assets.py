@@ -66,9 +66,9 @@ def build_report_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDe
         `latest/` and an index of every night). Its metadata plots each portal's headline
         figures night by night."""
         night = nightly_date(context.partition_key)
-        nothing_stored = nothing_stored_failure(warehouse.database)
+        nothing_stored = nothing_stored_failure(warehouse.location)
         # A first night whose every portal failed leaves no file, or one without board tables.
-        if not Path(warehouse.database).exists():
+        if not warehouse.exists():
             raise nothing_stored
         with (
             warehouse.get_connection(read_only=True) as conn,

@@ -3,7 +3,11 @@ and which version each night holds.
 
 Files written before versions were recorded may have an `asset_versions` of fewer columns (a
 normalizer of the time knew fewer fields): they get the missing ones, NULL on the versions they
-hold until those are re-normalized."""
+hold until those are re-normalized.
+
+Edited once after files were written with it: it created a sequence for `version_id`, which a
+DuckLake cannot hold. Files made before keep that sequence, unused since (catalog/write.py
+derives the id from the version's key instead)."""
 
 from __future__ import annotations
 
@@ -66,7 +70,6 @@ _NORMALIZED_FROM = list(ASSET_VERSION_COLUMNS).index("asset_type")
 
 TABLES_SQL = """
 CREATE SCHEMA IF NOT EXISTS catalog;
-CREATE SEQUENCE IF NOT EXISTS catalog.asset_version_ids;
 
 CREATE TABLE IF NOT EXISTS catalog.snapshots (
     snapshot_date DATE NOT NULL,

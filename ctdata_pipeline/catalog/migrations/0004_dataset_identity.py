@@ -8,7 +8,10 @@ on rows stored before; the night's recompute fills them).
 Filled once from the stored snapshots, so a file stored before this step reads its past
 identifier changes as rekeyings too (its board.catalog_changes rows are rewritten when the
 nights are computed again). A file whose board table does not exist yet gets the column when
-it is created (board/sql/schema.sql)."""
+it is created (board/sql/schema.sql).
+
+Edited once after files were written with it: both tables had a PRIMARY KEY, which a DuckLake
+refuses. Files made before keep theirs; identity.py writes each key once either way."""
 
 from __future__ import annotations
 
@@ -23,15 +26,13 @@ CREATE TABLE IF NOT EXISTS catalog.rekeyed (
     snapshot_date DATE NOT NULL,
     asset_id VARCHAR NOT NULL,            -- the night's new id
     previous_asset_id VARCHAR NOT NULL,   -- the id that disappeared, in the previous snapshot
-    matched_by VARCHAR NOT NULL,          -- 'layer_url' | 'hub_item' | 'title_publisher'
-    PRIMARY KEY (portal, snapshot_date, asset_id)
+    matched_by VARCHAR NOT NULL           -- 'layer_url' | 'hub_item' | 'title_publisher'
 );
 
 CREATE TABLE IF NOT EXISTS catalog.asset_identity (
     portal VARCHAR NOT NULL,
     asset_id VARCHAR NOT NULL,
-    dataset_id VARCHAR NOT NULL,          -- the id the dataset was first seen under
-    PRIMARY KEY (portal, asset_id)
+    dataset_id VARCHAR NOT NULL           -- the id the dataset was first seen under
 );
 """
 
