@@ -95,16 +95,11 @@ def digest_schedule(recipients_file: Path | None) -> DigestSchedule:
         return DigestSchedule()
 
 
-def digest_period(cadence: Cadence, night: date) -> Period:
-    """The period (and so the digest partition, its key) a night belongs to."""
-    return Period.containing(cadence, night)
-
-
 def digest_partitions(cadence: Cadence, first_night: date) -> dg.TimeWindowPartitionsDefinition:
     """Calendar months, or weeks Monday to Sunday, New York time, from the period of the portal
     file's first night. `end_offset=1`: the current period is a partition too, so a digest of
     the period so far can be sent (the demo's)."""
-    start = digest_period(cadence, first_night).key
+    start = Period.containing(cadence, first_night).key
     if cadence == "monthly":
         return dg.MonthlyPartitionsDefinition(start_date=start, timezone=NEW_YORK.key, end_offset=1)
     return dg.WeeklyPartitionsDefinition(
