@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
@@ -22,6 +22,7 @@ from ctdata_pipeline.backup.restore import RestoreRefused, restore_backup
 from ctdata_pipeline.backup.retention import KeepPolicy, RetentionError
 from ctdata_pipeline.backup.take import BackupRefused, take_backup
 from ctdata_pipeline.board.verify import MAX_DETAILS, WarehouseDamaged, verify_file
+from ctdata_pipeline.board.whole_night import OK, WHOLE_NIGHT, whole_night_outcomes
 from ctdata_pipeline.catalog.importer import (
     ImportRefused,
     check_importable_night,
@@ -46,6 +47,7 @@ from ctdata_pipeline.jobs import (
     PROBE_JOB,
     RECOMPUTE_JOB,
     REPORT_JOB,
+    WHOLE_NIGHT_JOB,
 )
 from ctdata_pipeline.launch import LaunchRequest, RunOutcome, launch_waves
 from ctdata_pipeline.metrics.targets import judge, movement
@@ -53,7 +55,7 @@ from ctdata_pipeline.partitions import night_key, today_in_new_york
 from ctdata_pipeline.portals import PortalFile, PortalFileError, Target
 from ctdata_pipeline.report.data import load_night
 from ctdata_pipeline.report.peers import OBSERVATORY_PAGE, not_measured, rankings
-from ctdata_pipeline.runs import fail_abandoned_runs
+from ctdata_pipeline.runs import fail_abandoned_runs, progress_line
 from ctdata_pipeline.settings import Settings, SettingsError
 from ctdata_pipeline.warehouse import WarehouseLocked, WarehouseNameError, scalar
 
@@ -196,26 +198,65 @@ def run_nights(
         for wave in waves:
             done = launch_waves(defs, [wave], instance, on_done)
             outcomes.extend(done)
-            probe_wave = [
-                LaunchRequest(
-                    PROBE_JOB,
-                    o.request.partition_key,
-                    o.request.night,
-                    f"{o.request.label} probes",
-                    _run_config(log_level),
-                )
-                for o in done
-                if o.success
-            ]
-            outcomes.extend(launch_waves(defs, [probe_wave], instance, on_done))
+            stored = [(o.request.night, o.request.label) for o in done if o.success]
+            outcomes.extend(launch_waves(defs, [probe_wave(stored, log_level)], instance))
         waves = []
-    for night in reports:
-        key = night.isoformat()
-        waves.append([LaunchRequest(REPORT_JOB, key, night, "report", _run_config(log_level))])
-    outcomes.extend(launch_waves(defs, waves, instance, on_done))
+    outcomes.extend(launch_waves(defs, [*waves, *report_waves(reports, log_level)], instance))
     return [
         NightResult(o.request.night, o.request.label, o.success, o.reason, o.run_id)
         for o in outcomes
+    ]
+
+
+def probe_wave(stored: Sequence[tuple[date, str]], log_level: str) -> list[LaunchRequest]:
+    """The probe runs of the (night, portal)s whose night was stored, "<portal> probes"."""
+    return [
+        LaunchRequest(
+            PROBE_JOB, night_key(night, portal), night, f"{portal} probes", _run_config(log_level)
+        )
+        for night, portal in stored
+    ]
+
+
+def report_waves(reports: Sequence[date], log_level: str) -> list[list[LaunchRequest]]:
+    return [
+        [LaunchRequest(REPORT_JOB, night.isoformat(), night, "report", _run_config(log_level))]
+        for night in reports
+    ]
+
+
+def run_whole_night(
+    defs: dg.Definitions,
+    night: date,
+    portals: Sequence[str],
+    instance: dg.DagsterInstance,
+    log_level: str,
+    probed: Collection[str],
+) -> list[NightResult]:
+    """The night of `portals` in one run of whole_night_job, then the probe runs of the
+    `probed` portals it stored, then the night's report; one result per portal (read from the
+    run's outcomes), then the probes' and the report's."""
+    config = _run_config(log_level)
+    config["ops"] = {WHOLE_NIGHT: {"config": {"portals": list(portals)}}}
+    request = LaunchRequest(WHOLE_NIGHT_JOB, night.isoformat(), night, "whole night", config)
+    [run] = launch_waves(defs, [[request]], instance)
+    told = whole_night_outcomes(instance, run.run_id) if run.success else {}
+    results = [
+        NightResult(
+            night,
+            portal,
+            told.get(portal) == OK,
+            told.get(portal, run.reason or f"run {run.run_id} stopped before it"),
+            run.run_id,
+        )
+        for portal in portals
+    ]
+    stored = [(night, r.portal) for r in results if r.success and r.portal in probed]
+    later = launch_waves(
+        defs, [probe_wave(stored, log_level), *report_waves([night], log_level)], instance
+    )
+    return results + [
+        NightResult(o.request.night, o.request.label, o.success, o.reason, o.run_id) for o in later
     ]
 
 
@@ -333,12 +374,9 @@ class NightProgress:
             return
         self.done += 1
         self.failed += not outcome.success
-        minutes, seconds = divmod(int(time.monotonic() - self.started), 60)
-        status = "ok" if outcome.success else "FAILED"
-        click.echo(
-            f"progress: {self.done}/{self.portals} portals done, {self.failed} failed, "
-            f"{minutes}:{seconds:02d} elapsed ({outcome.request.label}: {status})"
-        )
+        elapsed = time.monotonic() - self.started
+        label, ok = outcome.request.label, outcome.success
+        click.echo(progress_line(self.done, self.portals, self.failed, elapsed, label, ok))
 
 
 @main.command()
@@ -350,25 +388,42 @@ class NightProgress:
     help="Store tonight even if it is far smaller than the stored snapshot of tonight or the "
     "last good one before it (the shrink guard refuses it otherwise). Use with --portal.",
 )
-def nightly(portals: tuple[str, ...], log_level: str, accept_shrink: bool) -> None:
+@click.option(
+    "--one-run",
+    is_flag=True,
+    help="Run tonight's portals in one Dagster run (whole_night_job): harvests side by side, "
+    "one request at a time per host, each portal stored as it arrives. For portal files of "
+    "hundreds of portals; each portal's status still shows under its own partitions.",
+)
+def nightly(portals: tuple[str, ...], log_level: str, accept_shrink: bool, one_run: bool) -> None:
     """Run tonight's job: harvest every portal for today's New York date and store it."""
     settings = Settings.from_env()
     defs, portal_file, source = served_portals(settings, "nightly")
     names = list(portals) or portal_file.names
     refuse_unknown_portals("nightly", names, portal_file, source)
+    if one_run and accept_shrink:
+        _fail(
+            "ctdata nightly: --accept-shrink is for one portal's own run (--portal NAME), "
+            "not --one-run",
+            2,
+        )
     ensure_dagster_home()
     tonight = today_in_new_york()
     with recording_instance() as instance:
-        results = run_nights(
-            defs,
-            [(tonight, name) for name in names],
-            instance,
-            log_level,
-            accept_shrink=accept_shrink,
-            reports=[tonight],
-            probes=True,
-            on_done=NightProgress(len(names)),
-        )
+        if one_run:
+            probed = {name for name in names if portal_file.get(name).probes.enabled}
+            results = run_whole_night(defs, tonight, names, instance, log_level, probed)
+        else:
+            results = run_nights(
+                defs,
+                [(tonight, name) for name in names],
+                instance,
+                log_level,
+                accept_shrink=accept_shrink,
+                reports=[tonight],
+                probes=True,
+                on_done=NightProgress(len(names)),
+            )
     for result in results:
         click.echo(f"{result.snapshot_date} {result.portal}: {result.status}")
     click.echo(f"Report:        {settings.report_dir / tonight.isoformat() / 'report.html'}")

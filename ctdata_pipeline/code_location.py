@@ -17,6 +17,7 @@ from ctdata_pipeline.board.assets import (
     build_board_assets,
     build_readers_copy_assets,
 )
+from ctdata_pipeline.board.whole_night import build_whole_night_assets
 from ctdata_pipeline.catalog.assets import build_catalog_assets
 from ctdata_pipeline.catalog.checks import build_catalog_checks
 from ctdata_pipeline.cluster import night_executor
@@ -43,6 +44,8 @@ from ctdata_pipeline.jobs import (
     build_recompute_job,
     build_report_job,
     build_report_sensor,
+    build_whole_night_job,
+    build_whole_night_schedule,
 )
 from ctdata_pipeline.metadata import OWNERS
 from ctdata_pipeline.metrics.assets import build_metric_assets
@@ -95,6 +98,10 @@ def build_definitions(
         publish_board_tables,
     ]
     nightly_job = build_nightly_job(nightly_assets)
+    # The same night in one run, for portal files of hundreds of portals: it records what
+    # the per-portal runs would, under the same assets' partitions.
+    [whole_night] = build_whole_night_assets(nights)
+    whole_night_job = build_whole_night_job(whole_night)
     # What follows a night, once every portal's run is done (report_job, report_automation).
     after_night = [board_report, board_readers_copy, warehouse_backup]
     if portal_file.publish is not None:
@@ -131,10 +138,18 @@ def build_definitions(
         )
     ]
     defs = dg.Definitions(
-        assets=[*nightly_assets, *probe_assets, *after_night, board_digest, agency_digests],
+        assets=[
+            *nightly_assets,
+            whole_night,
+            *probe_assets,
+            *after_night,
+            board_digest,
+            agency_digests,
+        ],
         asset_checks=[catalog_checks, metric_checks],
         jobs=[
             nightly_job,
+            whole_night_job,
             # The stored snapshot is judged before metrics are computed from it: a night
             # imported or edited with duplicated ids stops there.
             build_recompute_job([compute_plan_metrics, publish_board_tables], [catalog_checks]),
@@ -145,6 +160,7 @@ def build_definitions(
         ],
         schedules=[
             build_nightly_schedule(nightly_job, settings.nightly_at),
+            build_whole_night_schedule(whole_night_job, settings.nightly_at),
             build_probe_schedule(probe_job, an_hour_after(settings.nightly_at)),
             *digest_schedules,
         ],

@@ -15,6 +15,8 @@ from ctdata_pipeline.partitions import HARVEST_TIME, NEW_YORK
 NIGHTLY_JOB = "nightly_job"
 NIGHTLY_SCHEDULE = "nightly_schedule"
 RECOMPUTE_JOB = "recompute_job"
+WHOLE_NIGHT_JOB = "whole_night_job"
+WHOLE_NIGHT_SCHEDULE = "whole_night_schedule"
 REPORT_JOB = "report_job"
 REPORT_SENSOR = "report_automation"
 PROBE_JOB = "probe_job"
@@ -38,6 +40,20 @@ def build_nightly_job(assets: Sequence[dg.AssetsDefinition]) -> dg.UnresolvedAss
         description=(
             "One portal's night: harvest its catalog, store the dated snapshot, and everything "
             "the Board reads from it. The schedule launches one run per portal."
+        ),
+        tags={"ctdata/job": "nightly"},
+    )
+
+
+def build_whole_night_job(asset: dg.AssetsDefinition) -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        name=WHOLE_NIGHT_JOB,
+        selection=dg.AssetSelection.assets(asset),
+        description=(
+            "Every portal's night in one run: harvests side by side (one request at a time "
+            "per host), each stored, judged, scored and published as it arrives, with each "
+            "portal's status under the per-portal assets. For portal files of hundreds of "
+            "portals (`ctdata nightly --one-run`)."
         ),
         tags={"ctdata/job": "nightly"},
     )
@@ -103,6 +119,21 @@ def build_nightly_schedule(
         minute_of_hour=at.minute,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=f"Harvest every portal at {at:%H:%M} New York time, one run per portal.",
+    )
+
+
+def build_whole_night_schedule(
+    job: dg.UnresolvedAssetJobDefinition, at: time = HARVEST_TIME
+) -> dg.UnresolvedPartitionedAssetScheduleDefinition | dg.ScheduleDefinition:
+    """The nightly schedule's hour, one run for the whole night; stopped by default: a
+    deployment turns on this one or nightly_schedule, not both."""
+    return dg.build_schedule_from_partitioned_job(
+        job,
+        name=WHOLE_NIGHT_SCHEDULE,
+        hour_of_day=at.hour,
+        minute_of_hour=at.minute,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description=f"Harvest every portal at {at:%H:%M} New York time in one run.",
     )
 
 

@@ -41,6 +41,18 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def progress_line(
+    done: int, portals: int, failed: int, elapsed_seconds: float, portal: str, ok: bool
+) -> str:
+    """The line `ctdata nightly` prints as each portal's night finishes: how many of how many,
+    how many failed, the time since the night began (`benchmarks --national` reads it)."""
+    minutes, seconds = divmod(int(elapsed_seconds), 60)
+    return (
+        f"progress: {done}/{portals} portals done, {failed} failed, "
+        f"{minutes}:{seconds:02d} elapsed ({portal}: {'ok' if ok else 'FAILED'})"
+    )
+
+
 def runner_tags() -> dict[str, str]:
     return {RUNNER_TAG: f"{socket.gethostname()}:{os.getpid()}"}
 

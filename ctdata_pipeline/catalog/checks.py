@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
 from ctdata_pipeline.partitions import DATE, PORTAL
 from ctdata_pipeline.resources import PortalList
@@ -65,18 +66,25 @@ def build_catalog_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.Ass
         """Judge the night's stored snapshot of one portal."""
         snapshot_date, portal = judged_night(context)
         band = portals.portal_file().in_scope_change_warn
-        night = {"night": snapshot_date, "portal": portal}
         with warehouse.get_connection(read_only=True) as conn:
-            duplicated = conn.execute(sql("asset_ids_unique.sql", CHECKS_SQL), night).fetchall()
-            counts = first_row(conn, sql("in_scope_counts.sql", CHECKS_SQL), night)
-        results = [
-            ids_unique_result(snapshot_date, portal, duplicated),
-            in_scope_band_result(snapshot_date, portal, counts, band),
-        ]
+            results = judge_snapshot(conn, snapshot_date, portal, band)
         yield from results
         fail_on_blocking(results, specs)
 
     return [catalog_snapshot_checks]
+
+
+def judge_snapshot(
+    conn: duckdb.DuckDBPyConnection, snapshot_date: date, portal: str, band: float
+) -> list[dg.AssetCheckResult]:
+    """The catalog checks' results for one portal's stored night (blocking first)."""
+    night = {"night": snapshot_date, "portal": portal}
+    duplicated = conn.execute(sql("asset_ids_unique.sql", CHECKS_SQL), night).fetchall()
+    counts = first_row(conn, sql("in_scope_counts.sql", CHECKS_SQL), night)
+    return [
+        ids_unique_result(snapshot_date, portal, duplicated),
+        in_scope_band_result(snapshot_date, portal, counts, band),
+    ]
 
 
 def fail_on_blocking(results: list[dg.AssetCheckResult], specs: list[dg.AssetCheckSpec]) -> None:
@@ -102,6 +110,7 @@ def ids_unique_result(
     else:
         description = f"{judged}: every asset id appears once"
     return dg.AssetCheckResult(
+        asset_key=CATALOG_SNAPSHOT,
         check_name=IDS_UNIQUE,
         passed=not duplicated,
         description=description,
@@ -136,6 +145,7 @@ def in_scope_band_result(
             f"({change:+.1%}; warning above {band:.0%})"
         )
     return dg.AssetCheckResult(
+        asset_key=CATALOG_SNAPSHOT,
         check_name=IN_SCOPE_BAND,
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN,

@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
 from ctdata_pipeline.catalog.checks import (
     CATALOG_SNAPSHOT,
@@ -81,24 +82,31 @@ def build_metric_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.Asse
         """Judge the night's stored assessments and plan metrics of one portal."""
         snapshot_date, portal = judged_night(context)
         threshold = portals.portal_file().metric_change_warn_points
-        night = {"night": snapshot_date, "portal": portal}
         with warehouse.get_connection(read_only=True) as conn:
-            datasets = conn.execute(sql("one_row_per_dataset.sql", CHECKS_SQL), night).fetchall()
-            conn.execute(sql("metric_problem.sql", SQL_DIR))
-            values = conn.execute(
-                sql("values_in_range.sql", CHECKS_SQL),
-                {**night, "metric_ids": list(NIGHTLY_METRIC_IDS)},
-            ).fetchall()
-            moves = night_moves(conn, portal, snapshot_date, threshold)
-        results = [
-            one_row_per_dataset_result(snapshot_date, portal, datasets),
-            values_in_range_result(snapshot_date, portal, values),
-            moves_result(snapshot_date, portal, moves, threshold),
-        ]
+            results = judge_metrics(conn, snapshot_date, portal, threshold)
         yield from results
         fail_on_blocking(results, specs)
 
     return [plan_metrics_checks]
+
+
+def judge_metrics(
+    conn: duckdb.DuckDBPyConnection, snapshot_date: date, portal: str, threshold: float
+) -> list[dg.AssetCheckResult]:
+    """The metric checks' results for one portal's stored night (blocking first)."""
+    night = {"night": snapshot_date, "portal": portal}
+    datasets = conn.execute(sql("one_row_per_dataset.sql", CHECKS_SQL), night).fetchall()
+    conn.execute(sql("metric_problem.sql", SQL_DIR))
+    values = conn.execute(
+        sql("values_in_range.sql", CHECKS_SQL),
+        {**night, "metric_ids": list(NIGHTLY_METRIC_IDS)},
+    ).fetchall()
+    moves = night_moves(conn, portal, snapshot_date, threshold)
+    return [
+        one_row_per_dataset_result(snapshot_date, portal, datasets),
+        values_in_range_result(snapshot_date, portal, values),
+        moves_result(snapshot_date, portal, moves, threshold),
+    ]
 
 
 def one_row_per_dataset_result(
