@@ -6,9 +6,10 @@ tens of datasets, a few over a thousand) and scaled so that they hold `--nationa
 all, plus the 77 real feeds of the corpus as they are (three are 0-byte answers: they must fail
 alone). Every portal is its own server on loopback, and every request waits
 `--national-latency` seconds before it is answered, as a distant portal would. Then `ctdata
-nightly` runs the night (harvest, store, metrics, board tables, probes off, report) as the
-schedule would, and the table gives the wall time, the peak memory, the time per portal and the
-failures, for each `max_concurrent_runs` asked for."""
+nightly --one-run` runs the night of every portal (harvest, store, metrics, board tables,
+probes off, report), and `ctdata nightly` (a run per portal, today's schedule) the night of a
+sample of them (`--national-baseline-portals`), in the same session for the ratio. The table
+gives the wall time, the peak memory, the time per portal and the failures of each."""
 
 from __future__ import annotations
 
@@ -141,17 +142,21 @@ def national_portals(
             else:
                 server = start("dcat", {}, _empty_answer)
             entries.append({"name": f"real.{portal.code}", "kind": "dcat", "url": server.url})
-        for entry in entries:
+        for number, entry in enumerate(entries):
             entry.update({"timeout_seconds": 120, "max_retries": 0, "probes": {"enabled": False}})
+            # The first two (a Socrata and a DCAT portal) stand for the Board's own two; the
+            # rest are the peers they are compared with.
+            entry["role"] = "own" if number < 2 else "peer"
         yield entries, sum(sizes) + sum(portal.datasets for portal in real)
 
 
 @dataclass(frozen=True)
 class NationalNight:
-    concurrent_runs: int
+    design: str
     portals: int
     datasets: int
     wall_seconds: float
+    steps_seconds: float  # until the last portal's progress line: harvest, store, metrics, board
     peak_bytes: int
     failed: int
     exit_code: int
@@ -161,8 +166,17 @@ class NationalNight:
         return self.wall_seconds / self.portals
 
 
+ONE_RUN = "one run (`--one-run`)"
+PER_PORTAL = "a run per portal (today's)"
+ELAPSED = re.compile(r" (\d+):(\d\d) elapsed ")
+
+
 def run_night(
-    entries: list[dict[str, Any]], datasets: int, folder: Path, concurrent_runs: int
+    entries: list[dict[str, Any]],
+    datasets: int,
+    folder: Path,
+    one_run: bool,
+    concurrent_runs: int = 1,
 ) -> NationalNight:
     """`ctdata nightly` over the portal entries, in a fresh folder and Dagster home."""
     folder.mkdir(parents=True)
@@ -184,8 +198,10 @@ def run_night(
     )
     script = Path(sys.executable).with_name("ctdata")
     command = [str(script) if script.exists() else shutil.which("ctdata") or "ctdata", "nightly"]
+    if one_run:
+        command.append("--one-run")
     started = time.perf_counter()
-    failed = 0
+    failed, steps = 0, 0.0
     with (folder / "stdout.txt").open("w+", encoding="utf-8") as out:
         process = subprocess.Popen(
             command, cwd=folder, env=env, stdout=out, stderr=subprocess.DEVNULL
@@ -196,52 +212,77 @@ def run_night(
         for line in out:
             if match := PROGRESS.match(line):
                 failed = int(match.group(3))
+                if elapsed := ELAPSED.search(line):
+                    steps = int(elapsed.group(1)) * 60 + int(elapsed.group(2))
+    design = ONE_RUN if one_run else PER_PORTAL
     return NationalNight(
-        concurrent_runs, len(entries), datasets, wall, peak, failed, process.returncode
+        design, len(entries), datasets, wall, steps, peak, failed, process.returncode
     )
 
 
+def baseline_sample(entries: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """About `count` portals for the per-portal night: the two own ones and an even spread of
+    the rest (every k-th), so their sizes follow the whole set's; every portal when count is 0
+    or covers them all."""
+    if count <= 0 or count >= len(entries):
+        return entries
+    rest = entries[2:]
+    step = max(1, len(rest) // max(1, count - 2))
+    return entries[:2] + rest[::step][: count - 2]
+
+
 def measure(options: argparse.Namespace, work: Path) -> str:
-    """Serve the national portals, run the night for each concurrency, return the table."""
+    """Serve the national portals; run the night in one run over all of them, then today's
+    design (a run per portal) over a sample of them in the same session; return the table."""
     corpus = corpus_folder()
     nights = []
     with national_portals(
         options.national_portals, options.national_datasets, options.national_latency, corpus
     ) as (entries, datasets):
-        for concurrent_runs in options.national_concurrency:
+        sample = baseline_sample(entries, options.national_baseline_portals)
+        share = datasets * len(sample) // len(entries)  # for the table only: an estimate
+        for design, chosen in ((ONE_RUN, entries), (PER_PORTAL, sample)):
             print(
-                f"[{time.strftime('%H:%M:%S')}] national: {len(entries)} portals, "
-                f"max_concurrent_runs {concurrent_runs}",
+                f"[{time.strftime('%H:%M:%S')}] national: {len(chosen)} portals, {design}",
                 file=sys.stderr,
                 flush=True,
             )
-            folder = work / f"national-{concurrent_runs}"
-            nights.append(run_night(entries, datasets, folder, concurrent_runs))
+            folder = work / ("one-run" if design == ONE_RUN else "per-portal")
+            total = datasets if chosen is entries else share
+            nights.append(run_night(chosen, total, folder, design == ONE_RUN))
     return render(options, nights)
 
 
 def render(options: argparse.Namespace, nights: list[NationalNight]) -> str:
+    one, each = nights
     lines = [
         f"National night: {options.national_portals} synthetic portals holding "
         f"{options.national_datasets:,} datasets (sizes drawn from the corpus's 77) + the "
         f"corpus's 77 real feeds, {options.national_latency * 1000:.0f} ms added to every "
-        "request; `ctdata nightly` (harvest, store, metrics, board tables, report; probes off)",
+        "request; `ctdata nightly` (harvest, store, metrics, board tables, report; probes off; "
+        "two portals own, the rest peers)",
         "",
-        "| max_concurrent_runs | portals | datasets | wall | per portal | peak memory | failed "
-        "| exit |",
-        "|---|---|---|---|---|---|---|---|",
+        "| design | portals | datasets | wall | steps | per portal | peak memory | failed | exit |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for night in nights:
         lines.append(
-            f"| {night.concurrent_runs} | {night.portals} | {night.datasets:,} "
-            f"| {night.wall_seconds / 60:.1f} min "
+            f"| {night.design} | {night.portals} | {night.datasets:,} "
+            f"| {night.wall_seconds / 60:.1f} min | {night.steps_seconds / 60:.1f} min "
             f"| {night.per_portal_seconds:.2f} s | {night.peak_bytes / 2**20:,.0f} MiB "
             f"| {night.failed} | {night.exit_code} |"
         )
-    lines.append("")
-    lines.append(
+    ratio = each.per_portal_seconds / one.per_portal_seconds
+    lines += [
+        "",
+        f"A run per portal costs {ratio:.1f}x the one run's time per portal; at its rate the "
+        f"{one.portals} portals would take {each.per_portal_seconds * one.portals / 60:.0f} min "
+        f"one run per portal. Per-portal overhead of the one run: "
+        f"{one.per_portal_seconds:.2f} s (wall / portals). `steps` ends at the last portal's "
+        "progress line; the rest is the report and the process's start.",
+        "",
         "Targets (issue 17): the whole night under 30 min for 1,000 portals, peak memory under "
         "2 GB. `failed` counts the portals whose night failed (the corpus's three 0-byte feeds "
-        "must, and only they); exit 1 is then expected."
-    )
+        "must, and only they); exit 1 is then expected.",
+    ]
     return "\n".join(lines)

@@ -64,6 +64,7 @@ ASSET_GROUPS = {
     "stale_datasets": "board",
     "agency_scorecard": "board",
     "catalog_changes": "board",
+    "whole_night": "board",
     "content_date_probes": "probes",
     "layer_date_probes": "probes",
     "link_probes": "probes",

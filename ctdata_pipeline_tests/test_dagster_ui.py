@@ -33,6 +33,7 @@ CHECKS = {
     ("dataset_assessments", "one_row_per_dataset"),
     ("plan_metrics", "values_in_range"),
     ("plan_metrics", "night_to_night_moves"),
+    ("whole_night", "every_portal_stored"),
 }
 PORTALS = [
     {
@@ -151,6 +152,7 @@ def test_the_location_loads_and_lists_every_definition(webserver):
     assert repository["location"]["name"] == "ctdata_pipeline"
     assert {
         "nightly_job",
+        "whole_night_job",
         "recompute_job",
         "report_job",
         "probe_job",
@@ -177,6 +179,13 @@ def test_the_location_loads_and_lists_every_definition(webserver):
             "cronSchedule": "0 3 * * *",
             "executionTimezone": "America/New_York",
             "scheduleState": {"status": "RUNNING"},
+        },
+        {
+            # The same night in one run: off, a deployment turns on this or nightly_schedule.
+            "name": "whole_night_schedule",
+            "cronSchedule": "0 2 * * *",
+            "executionTimezone": "America/New_York",
+            "scheduleState": {"status": "STOPPED"},
         },
     ]
     assert {(s["name"], s["sensorState"]["status"]) for s in repository["sensors"]} == {

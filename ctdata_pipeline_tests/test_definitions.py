@@ -69,6 +69,7 @@ def test_every_asset_says_what_it_means_and_who_owns_it(defs):
         ("dataset_assessments", "one_row_per_dataset"),
         ("plan_metrics", "values_in_range"),
         ("plan_metrics", "night_to_night_moves"),
+        ("whole_night", "every_portal_stored"),
     }
     for spec in defs.resolve_assets_def("missing_metadata").specs:
         schema = spec.metadata["dagster/column_schema"]
