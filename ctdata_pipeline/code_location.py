@@ -100,7 +100,7 @@ def build_definitions(
     nightly_job = build_nightly_job(nightly_assets)
     # The same night in one run, for portal files of hundreds of portals: it records what
     # the per-portal runs would, under the same assets' partitions.
-    [whole_night] = build_whole_night_assets(nights)
+    [whole_night] = build_whole_night_assets(nights, retry_policy)
     whole_night_job = build_whole_night_job(whole_night)
     # What follows a night, once every portal's run is done (report_job, report_automation).
     after_night = [board_report, board_readers_copy, warehouse_backup]

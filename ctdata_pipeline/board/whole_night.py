@@ -94,7 +94,11 @@ class PortalNight:
     events: list[dg.AssetMaterialization | dg.AssetCheckEvaluation] = field(default_factory=list)
 
 
-def build_whole_night_assets(nights: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+def build_whole_night_assets(
+    nights: dg.DailyPartitionsDefinition, retry_policy: dg.RetryPolicy
+) -> list[dg.AssetsDefinition]:
+    """`retry_policy`: the harvest asset's, applied to each portal's harvest in the step."""
+
     @dg.asset(
         name=WHOLE_NIGHT,
         group_name="board",
@@ -146,6 +150,8 @@ def build_whole_night_assets(nights: dg.DailyPartitionsDefinition) -> list[dg.As
             staging.area(),
             night,
             hosts_at_once=config.hosts_at_once,
+            retries=retry_policy.max_retries,
+            retry_delay_seconds=retry_policy.delay or 0.0,
         )
         with warehouse.get_connection() as conn:
             ensure_schema(conn)
