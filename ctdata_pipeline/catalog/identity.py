@@ -171,7 +171,7 @@ def _candidates(
                 json_extract_string(v.record, '$.distribution[*].downloadURL')
             ), u -> u IS NOT NULL)
         FROM catalog.snapshot_assets AS m
-        JOIN catalog.asset_versions AS v USING (version_id)
+        JOIN catalog.asset_versions AS v ON v.version_id = m.version_id AND v.portal = m.portal
         WHERE m.portal = $portal AND m.snapshot_date = $night
           AND m.asset_id NOT IN (
               SELECT asset_id FROM catalog.snapshot_assets

@@ -35,7 +35,9 @@ SELECT
     {", ".join(f"m.{name}" for name in COUNTER_COLUMNS)}
 FROM catalog.snapshot_assets AS m
 JOIN catalog.snapshots AS s USING (snapshot_date, portal)
-JOIN catalog.asset_versions AS v USING (version_id);
+-- A version belongs to one portal (its id hashes the portal): saying so lets a query of one
+-- portal read only that portal's versions, not every portal's (a national night's thousand).
+JOIN catalog.asset_versions AS v ON v.version_id = m.version_id AND v.portal = m.portal;
 
 -- In-scope datasets added, removed, renamed or rekeyed between a portal's night and its
 -- previous snapshot (INV-2 and board.catalog_changes). No rows on a portal's first snapshot.
@@ -88,7 +90,7 @@ CREATE OR REPLACE VIEW catalog.raw_assets AS
 SELECT m.snapshot_date, m.portal, m.asset_id, v.record,
     {", ".join(f"m.{name}" for name in COUNTER_COLUMNS)}
 FROM catalog.snapshot_assets AS m
-JOIN catalog.asset_versions AS v USING (version_id);
+JOIN catalog.asset_versions AS v ON v.version_id = m.version_id AND v.portal = m.portal;
 """
 
 

@@ -127,7 +127,7 @@ def stage_stored_night(
         CREATE OR REPLACE TEMP TABLE {STAGED} AS
         SELECT m.asset_id, v.record_hash, {counters}, v.record
         FROM catalog.snapshot_assets AS m
-        JOIN catalog.asset_versions AS v USING (version_id)
+        JOIN catalog.asset_versions AS v ON v.version_id = m.version_id AND v.portal = m.portal
         WHERE m.portal = ? AND m.snapshot_date = ?
         """,
         [portal.name, snapshot_date],

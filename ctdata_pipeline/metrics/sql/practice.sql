@@ -43,7 +43,7 @@ by_dataset AS (
 held AS (
     SELECT v.asset_id, min(r.first_night) AS first_night
     FROM catalog.version_runs AS r
-    JOIN catalog.asset_versions AS v USING (version_id)
+    JOIN catalog.asset_versions AS v ON v.version_id = r.version_id AND v.portal = r.portal
     WHERE r.portal = $portal AND r.first_night <= $snapshot_date
       AND v.asset_id IN (SELECT asset_id FROM night_datasets)
     GROUP BY v.asset_id
@@ -53,7 +53,7 @@ held AS (
 changes AS (
     SELECT DISTINCT v.asset_id, v.data_updated_at
     FROM catalog.asset_versions AS v
-    WHERE v.in_scope AND v.data_updated_at IS NOT NULL
+    WHERE v.portal = $portal AND v.in_scope AND v.data_updated_at IS NOT NULL
       AND v.asset_id IN (SELECT asset_id FROM night_datasets)
       AND v.version_id IN (
           SELECT version_id FROM catalog.version_runs
