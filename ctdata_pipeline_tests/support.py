@@ -20,7 +20,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from ctdata_pipeline.cli import NightResult, run_nights
+from ctdata_pipeline.cli import NightResult, run_nights, run_whole_night
 from ctdata_pipeline.code_location import build_definitions
 from ctdata_pipeline.demo.server import Hook, PortalServer
 from ctdata_pipeline.harvest.resources import LivePortalClient
@@ -225,11 +225,22 @@ class Pipeline:
             LivePortalClient(),
         )
 
-    def run(self, instance: dg.DagsterInstance, night: date, *portals: str) -> list[NightResult]:
-        return run_nights(self.defs, [(night, portal) for portal in portals], instance, "ERROR")
+    def run(
+        self, instance: dg.DagsterInstance, night: date, *portals: str, probes: bool = False
+    ) -> list[NightResult]:
+        """A run per portal; `probes`: then its probe run, as `ctdata nightly` does."""
+        nights = [(night, portal) for portal in portals]
+        return run_nights(self.defs, nights, instance, "ERROR", probes=probes)
 
-    def run_ok(self, instance: dg.DagsterInstance, night: date, *portals: str) -> None:
-        for result in self.run(instance, night, *portals):
+    def run_ok(
+        self, instance: dg.DagsterInstance, night: date, *portals: str, probes: bool = False
+    ) -> None:
+        for result in self.run(instance, night, *portals, probes=probes):
+            assert result.success, f"{result.portal} {result.snapshot_date}: {result.reason}"
+
+    def run_whole_night_ok(self, instance: dg.DagsterInstance, night: date, *portals: str) -> None:
+        """The night of `portals` in one run (`ctdata nightly --one-run`), then its report."""
+        for result in run_whole_night(self.defs, night, portals, instance, "ERROR", probed=()):
             assert result.success, f"{result.portal} {result.snapshot_date}: {result.reason}"
 
     def report_ok(self, instance: dg.DagsterInstance, night: date) -> None:

@@ -58,10 +58,16 @@ def dcat_night(night: date, first: date) -> dict[str, Any]:
 
 
 def run_nights(
-    folder: Path, nights: list[date], lake: Lake | None, first: date | None = None
+    folder: Path,
+    nights: list[date],
+    lake: Lake | None,
+    first: date | None = None,
+    one_run: bool = False,
+    probes: bool = False,
 ) -> Pipeline:
     """The nights of both portals, then the last night's report (`first`: the night the
-    portals' catalogs count from)."""
+    portals' catalogs count from); `one_run`: each night in one run (whole_night_job), with
+    its report; `probes`: each portal's probe run after its own (as `ctdata nightly`)."""
     first = first or nights[0]
     folder.mkdir(exist_ok=True)
     with (
@@ -75,7 +81,10 @@ def run_nights(
             lake=lake,
         )
         for night in nights:
-            pipeline.run_ok(instance, night, "ct", "hub")
+            if one_run:
+                pipeline.run_whole_night_ok(instance, night, "ct", "hub")
+            else:
+                pipeline.run_ok(instance, night, "ct", "hub", probes=probes)
         pipeline.report_ok(instance, nights[-1])
     return pipeline
 
@@ -125,6 +134,30 @@ def test_the_same_nights_on_the_lake_and_on_the_file_store_the_same_rows(
         if (lake_night / name).read_bytes() != (file_night / name).read_bytes()
     ] == []
     assert (lake_night / "report.html").exists()
+
+
+def test_whole_nights_in_one_run_on_the_lake_store_the_rows_of_per_portal_runs_on_the_file(
+    tmp_path: Path, lake: Lake, today: date
+) -> None:
+    """The national design (every portal of a night in one run, through one connection) on
+    the lake, against the schedule's design (a run per portal) on the file."""
+    nights = [today - timedelta(days=NIGHTS - i) for i in range(NIGHTS)]
+    # Their probes are off: the one run records what their probe runs would (probes.targets,
+    # the probe metrics not measured), so the file's nights run their probe runs too.
+    on_file = run_nights(tmp_path / "file", nights, None, probes=True)
+    run_nights(tmp_path / "lake", nights, lake, one_run=True)
+
+    def comparable(contents: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
+        return {
+            table: sorted((tuple(unported(v) for v in row) for row in rows), key=repr)
+            for table, rows in without_timing(contents).items()
+        }
+
+    from_file = comparable(database_contents(on_file.db_path))
+    from_lake = comparable(lake_contents(lake))
+    assert sorted(from_lake) == sorted(from_file)
+    assert [table for table in from_file if from_lake[table] != from_file[table]] == []
+    assert len({row[0] for row in from_file["board.plan_metrics"]}) == NIGHTS
 
 
 READER = """
@@ -263,16 +296,17 @@ PROBE_FED_METRICS = {*PROBED_METRIC_NAMES, "freshness_state_by_data_date"}
 LOOPBACK_PORT = re.compile(r"(127\.0\.0\.1|localhost):\d+")
 
 
+def unported(value: Any) -> Any:
+    """A value with its loopback ports blanked (each run serves its portals on new ports)."""
+    if isinstance(value, str):
+        return LOOPBACK_PORT.sub(r"\1:PORT", value)
+    if isinstance(value, list):
+        return [unported(item) for item in value]
+    return value
+
+
 def demo_board(contents: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
     """The board tables of a demo, without the probe-fed tables and metrics, ports blanked."""
-
-    def unported(value: Any) -> Any:
-        if isinstance(value, str):
-            return LOOPBACK_PORT.sub(r"\1:PORT", value)
-        if isinstance(value, list):
-            return [unported(item) for item in value]
-        return value
-
     board = {}
     for table, rows in without_timing(contents).items():
         if not table.startswith("board.") or table in PROBE_FED:
