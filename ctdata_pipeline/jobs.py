@@ -112,13 +112,13 @@ def build_nightly_schedule(
 ) -> dg.UnresolvedPartitionedAssetScheduleDefinition | dg.ScheduleDefinition:
     """`at` America/New_York every night (the timezone comes from the partitions), one run per
     portal for that day's night; running by default, since nobody turns it on by hand."""
-    return dg.build_schedule_from_partitioned_job(
+    return _every_night(
         job,
-        name=NIGHTLY_SCHEDULE,
-        hour_of_day=at.hour,
-        minute_of_hour=at.minute,
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=f"Harvest every portal at {at:%H:%M} New York time, one run per portal.",
+        NIGHTLY_SCHEDULE,
+        at,
+        running=True,
+        what="Harvest every portal",
+        how="one run per portal",
     )
 
 
@@ -127,13 +127,23 @@ def build_whole_night_schedule(
 ) -> dg.UnresolvedPartitionedAssetScheduleDefinition | dg.ScheduleDefinition:
     """The nightly schedule's hour, one run for the whole night; stopped by default: a
     deployment turns on this one or nightly_schedule, not both."""
+    return _every_night(
+        job, WHOLE_NIGHT_SCHEDULE, at, running=False, what="Harvest every portal", how="in one run"
+    )
+
+
+def _every_night(
+    job: dg.UnresolvedAssetJobDefinition, name: str, at: time, running: bool, what: str, how: str
+) -> dg.UnresolvedPartitionedAssetScheduleDefinition | dg.ScheduleDefinition:
     return dg.build_schedule_from_partitioned_job(
         job,
-        name=WHOLE_NIGHT_SCHEDULE,
+        name=name,
         hour_of_day=at.hour,
         minute_of_hour=at.minute,
-        default_status=dg.DefaultScheduleStatus.STOPPED,
-        description=f"Harvest every portal at {at:%H:%M} New York time in one run.",
+        default_status=(
+            dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
+        ),
+        description=f"{what} at {at:%H:%M} New York time, {how}.",
     )
 
 
@@ -155,13 +165,8 @@ def build_probe_schedule(
 ) -> dg.UnresolvedPartitionedAssetScheduleDefinition | dg.ScheduleDefinition:
     """`at` America/New_York every night, one run per portal for that day's night (the one the
     nightly schedule stored an hour before); running by default, like the nightly one."""
-    return dg.build_schedule_from_partitioned_job(
-        job,
-        name=PROBE_SCHEDULE,
-        hour_of_day=at.hour,
-        minute_of_hour=at.minute,
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=f"Probe every portal at {at:%H:%M} New York time, one run per portal.",
+    return _every_night(
+        job, PROBE_SCHEDULE, at, running=True, what="Probe every portal", how="one run per portal"
     )
 
 
