@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -118,11 +119,16 @@ def national_portals(
     sizes = synthetic_sizes([p.datasets for p in real if p.datasets], count, datasets)
     now = datetime.now(UTC)
     entries: list[dict[str, Any]] = []
+    running: list[PortalServer] = []
     with ExitStack() as servers:
+        # Stopped side by side: one at a time, each waits for its serving loop's half-second
+        # poll, nine minutes for a thousand servers.
+        servers.callback(_stop_all, running)
 
         def start(kind: str, answer: Any, hook: Any) -> PortalServer:
             server = PortalServer(kind, lambda _as_of: (answer, now), hook=hook)
-            return servers.enter_context(server)
+            running.append(server.start())
+            return server
 
         delay = _delayed(latency)
         for number, size in enumerate(sizes):
@@ -148,6 +154,11 @@ def national_portals(
             # rest are the peers they are compared with.
             entry["role"] = "own" if number < 2 else "peer"
         yield entries, sum(sizes) + sum(portal.datasets for portal in real)
+
+
+def _stop_all(servers: list[PortalServer]) -> None:
+    with ThreadPoolExecutor(64) as pool:
+        list(pool.map(PortalServer.stop, servers))
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ VALUES = ("plan_metrics", "values_in_range")
 MOVES = ("plan_metrics", "night_to_night_moves")
 BLOCKING = {IDS_UNIQUE, ONE_ROW, VALUES}
 JUDGE_JOB = "judge_stored_night"
+JUDGED_METRIC_ASSETS = ("dataset_assessments", "plan_metrics")
 CT_NIGHT = "snapshot_date = $night AND portal = 'ct'"
 WHOLE_PORTAL = f"{CT_NIGHT} AND agency IS NULL"
 FIRST_DATASET = (
@@ -154,7 +155,9 @@ def judge(
 ) -> tuple[dg.ExecuteInProcessResult, dict[tuple[str, str], Any]]:
     """Run every asset check, and nothing else, on a stored night, as the UI's "Execute" on a
     check's partition does: a run tagged with the partition it judges."""
-    job = dg.define_asset_job(JUDGE_JOB, selection=dg.AssetSelection.all_asset_checks())
+    # The per-portal checks (whole_night's own check is part of its step, a night's alone).
+    checks = dg.AssetSelection.checks_for_assets("catalog_snapshot", *JUDGED_METRIC_ASSETS)
+    job = dg.define_asset_job(JUDGE_JOB, selection=checks)
     defs = dg.Definitions.merge(pipeline.defs, dg.Definitions(jobs=[job]))
     result = defs.resolve_job_def(JUDGE_JOB).execute_in_process(
         instance=instance,
