@@ -74,8 +74,10 @@ DAMAGE = {
         "board.stale_datasets has",
     ),
     "a run of record versions cut short": (
+        # One of PORTAL's runs (a version's id is a hash: the smallest may be any portal's).
         "UPDATE catalog.version_runs SET last_night = first_night WHERE version_id = "
-        "(SELECT min(version_id) FROM catalog.version_runs WHERE last_night > first_night)",
+        f"(SELECT min(version_id) FROM catalog.version_runs WHERE portal = '{PORTAL}' "
+        "AND last_night > first_night)",
         RUNS_CHECK,
         "runs of record versions differ from the snapshots",
     ),
