@@ -34,6 +34,7 @@ from ctdata_pipeline.harvest.side_by_side import (
     Harvested,
     harvest_side_by_side,
 )
+from ctdata_pipeline.harvest.staging import StagingArea
 from ctdata_pipeline.metadata import table_preview
 from ctdata_pipeline.metrics.checks import (
     ASSESSMENTS,
@@ -153,10 +154,11 @@ def build_whole_night_assets(
             if outcome.failure:
                 context.log.warning(f"{outcome.portal}: {outcome.failure}")
 
+        area = staging.area()
         harvests = harvest_side_by_side(
             chosen,
             portal_client,
-            staging.area(),
+            area,
             night,
             hosts_at_once=config.hosts_at_once,
             retries=retry_policy.max_retries,
@@ -166,7 +168,7 @@ def build_whole_night_assets(
             conn.execute(f"SET memory_limit = '{config.memory_limit_gb:g}GB'")
             ensure_schema(conn)
             for harvested in harvests:
-                record(store_harvest(conn, portal_file, harvested, night, staging))
+                record(store_harvest(conn, portal_file, harvested, night, area))
         failures = {name: o.failure for name, o in outcomes.items() if o.failure}
         return dg.MaterializeResult(
             metadata=_night_metadata(chosen, outcomes, time.monotonic() - started),
@@ -193,7 +195,7 @@ def store_harvest(
     portal_file: PortalFile,
     harvested: Harvested,
     night: date,
-    staging: HarvestStaging,
+    area: StagingArea,
 ) -> PortalNight:
     """One portal's harvest through the catalog, metrics and board steps, stopping where its
     own run would stop (a failed harvest, a refusal, a blocking check, an inconsistency)."""
@@ -204,19 +206,20 @@ def store_harvest(
         outcome.failure = harvested.failure
         return outcome
     summary = harvested.summary
-    outcome.events.append(
-        dg.AssetMaterialization(
-            HARVESTED_CATALOG,
-            partition=key,
-            metadata={
-                "dagster/row_count": summary.assets,
-                "pages": summary.pages,
-                "harvest_seconds": summary.seconds,
-                "attempts": harvested.attempts,
-            },
-        )
+
+    def materialized(asset_key: str | dg.AssetKey, metadata: Mapping[str, object]) -> None:
+        """The (night, portal) partition of `asset_key` recorded as its own run would."""
+        outcome.events.append(dg.AssetMaterialization(asset_key, partition=key, metadata=metadata))
+
+    materialized(
+        HARVESTED_CATALOG,
+        {
+            "dagster/row_count": summary.assets,
+            "pages": summary.pages,
+            "harvest_seconds": summary.seconds,
+            "attempts": harvested.attempts,
+        },
     )
-    area = staging.area()
     try:
         report = stage_file(conn, portal, area.records_path(portal.name, night))
         written = write_snapshot(
@@ -229,16 +232,13 @@ def store_harvest(
         )
         area.discard(portal.name, night)
         outcome.datasets = written.datasets_in_scope
-        outcome.events.append(
-            dg.AssetMaterialization(
-                CATALOG_SNAPSHOT,
-                partition=key,
-                metadata={
-                    "dagster/row_count": written.assets_total,
-                    "datasets_in_scope": written.datasets_in_scope,
-                    "new_record_versions": written.new_versions,
-                },
-            )
+        materialized(
+            CATALOG_SNAPSHOT,
+            {
+                "dagster/row_count": written.assets_total,
+                "datasets_in_scope": written.datasets_in_scope,
+                "new_record_versions": written.new_versions,
+            },
         )
         if _judged(
             outcome, judge_snapshot(conn, night, portal.name, portal_file.in_scope_change_warn), key
@@ -246,24 +246,14 @@ def store_harvest(
             return outcome
         aliases = portal_file.aliases_for(portal)
         metrics = compute_night(conn, portal, night, aliases)
-        outcome.events.append(
-            dg.AssetMaterialization(
-                ASSESSMENTS, partition=key, metadata={"dagster/row_count": metrics.datasets}
-            )
-        )
-        outcome.events.append(
-            dg.AssetMaterialization(
-                PLAN_METRICS, partition=key, metadata={"dagster/row_count": metrics.metric_rows}
-            )
-        )
+        materialized(ASSESSMENTS, {"dagster/row_count": metrics.datasets})
+        materialized(PLAN_METRICS, {"dagster/row_count": metrics.metric_rows})
         threshold = portal_file.metric_change_warn_points
         if _judged(outcome, judge_metrics(conn, night, portal.name, threshold), key):
             return outcome
         board = publish_night(conn, portal.name, night, aliases)
-        outcome.events.extend(
-            dg.AssetMaterialization(table, partition=key, metadata={"dagster/row_count": rows})
-            for table, rows in board.rows.items()
-        )
+        for table, rows in board.rows.items():
+            materialized(table, {"dagster/row_count": rows})
         if not portal.probes.enabled:
             outcome.events.extend(not_probed(conn, portal, night, aliases, key))
     except (SnapshotRefused, MetricsInvalid, BoardInconsistent, duckdb.Error) as error:
