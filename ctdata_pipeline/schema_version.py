@@ -11,7 +11,7 @@ import duckdb
 
 from ctdata_pipeline.warehouse import first_row, scalar
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 TABLE = "main.schema_version"
 
 

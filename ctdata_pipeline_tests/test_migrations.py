@@ -74,12 +74,14 @@ def test_the_migrations_make_the_tables_the_code_writes():
 
 def test_a_file_of_the_previous_release_is_upgraded_once(tmp_path):
     """Schema version 1 as the release before numbered migrations wrote it: every table, its
-    runs kept up to date, version 1 recorded. It gets 0002, 0003 and 0004 only, which keep
-    every row (0003 finds no metrics or board tables in it, 0004 no identifier changes)."""
+    runs kept up to date, version 1 recorded. It gets 0002 to 0005 only, which keep every row
+    (0003 finds no metrics or board tables in it, 0004 no identifier changes) and list its two
+    nights as not yet compacted (0005)."""
     db = tmp_path / "ctdata.duckdb"
     stored_history(db)
     with duckdb.connect(str(db)) as conn:
         conn.execute("UPDATE main.schema_version SET version = 1")
+        conn.execute("DROP TABLE catalog.unsorted_nights")
     before = database_contents(db)
 
     conn = connect(db)
@@ -87,12 +89,17 @@ def test_a_file_of_the_previous_release_is_upgraded_once(tmp_path):
         "0002_version_runs",
         "0003_agency_as_published",
         "0004_dataset_identity",
+        "0005_unsorted_nights",
     ]
     assert steps(conn) == []
     ensure_schema(conn)
     conn.close()
     after = database_contents(db)
     assert after.pop("main.schema_version") == [(SCHEMA_VERSION,)]
+    assert after.pop("catalog.unsorted_nights") == [
+        ("ct", NIGHT),
+        ("ct", NIGHT + timedelta(days=1)),
+    ]
     before.pop("main.schema_version")
     assert after == before
 
@@ -118,6 +125,7 @@ def test_a_file_from_before_versions_were_recorded_gets_every_step(tmp_path):
         "0002_version_runs",
         "0003_agency_as_published",
         "0004_dataset_identity",
+        "0005_unsorted_nights",
     ]
     ensure_schema(conn)
     assert conn.execute("SELECT * FROM catalog.snapshot_assets ORDER BY ALL").fetchall() == held

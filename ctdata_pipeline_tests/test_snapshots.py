@@ -426,3 +426,71 @@ def test_version_runs_follow_every_way_a_night_is_written(tmp_path):
     ).fetchone()
     assert runs[0] > 30 and runs[1] > 0  # versions held across several nights, and gaps
     conn.close()
+
+
+def test_a_portals_recent_nights_are_rewritten_in_asset_order_keeping_every_row(
+    tmp_path, monkeypatch
+):
+    """catalog/compact.py: each month of nightly rows is rewritten ordered by asset and night
+    (what it saves is the storage line of `python -m benchmarks`). The same 20 nights (1% of
+    records changing, every counter moving, an asset leaving and returning, the latest night
+    written again) stored with a compaction every 4 nights and with none: every table holds
+    the same rows, the version runs match the snapshots, and the compacted rows lie in asset
+    order, four nights at a time."""
+    import copy
+    import random
+    from datetime import date
+
+    from ctdata_pipeline.catalog import compact
+    from ctdata_pipeline.catalog.version_runs import RUNS_DIFFER_SQL
+    from ctdata_pipeline.portals import Portal
+    from ctdata_pipeline.warehouse import connect
+    from ctdata_pipeline_tests.support import CT_CUSTOM_FIELDS, store_night, warehouse_contents
+
+    portal = Portal(
+        name="ct", kind="socrata", url="https://data.ct.gov", custom_fields=CT_CUSTOM_FIELDS
+    )
+    base = socrata_catalog(300, datasets_only=True)
+    first = date(2025, 3, 1)
+
+    def nights():
+        rng = random.Random(7)
+        records = copy.deepcopy(base)
+        for index in range(20):
+            for record in records:
+                views = record["resource"].setdefault("page_views", {})
+                views["page_views_total"] = views.get("page_views_total", 0) + rng.randint(0, 9)
+                record["resource"]["download_count"] = index * 3 + rng.randint(0, 2)
+            for record in rng.sample(records, 3):
+                record["resource"]["name"] = f"Renamed on night {index}"
+            tonight = [r for i, r in enumerate(records) if not (5 <= index < 7 and i == 42)]
+            yield first + timedelta(days=index), copy.deepcopy(tonight)
+            if index == 10:  # the latest night written again, with other content
+                yield first + timedelta(days=index), copy.deepcopy(tonight[:-1])
+
+    def stored(name, nights_per_compaction):
+        monkeypatch.setattr(compact, "NIGHTS_PER_COMPACTION", nights_per_compaction)
+        conn = connect(tmp_path / name)
+        schema.ensure_schema(conn)
+        for night, records in nights():
+            store_night(conn, portal, night, records)
+        assert conn.execute(RUNS_DIFFER_SQL, {"portal": None}).fetchall() == []
+        order = conn.execute(
+            "SELECT asset_id, snapshot_date FROM catalog.snapshot_assets ORDER BY rowid"
+        ).fetchall()
+        contents = warehouse_contents(conn)
+        conn.close()
+        return order, contents
+
+    compacted_order, compacted = stored("compacted.duckdb", 4)
+    appended_order, appended = stored("appended.duckdb", 10**6)
+
+    assert compacted.pop("catalog.unsorted_nights") == []  # 20 nights: 5 compactions
+    assert len(appended.pop("catalog.unsorted_nights")) == 20
+    assert compacted == appended
+    assert len(compacted["catalog.snapshot_assets"]) == 20 * 300 - 2 - 1
+    # Four nights at a time (the latest night's second write included), by asset and night.
+    assert compacted_order == sorted(
+        compacted_order, key=lambda row: ((row[1] - first).days // 4, row[0], row[1])
+    )
+    assert appended_order != sorted(appended_order, key=lambda row: (row[0], row[1]))

@@ -1,6 +1,7 @@
 """A staged night (stage.py) written as the portal's snapshot of that night.
 
-A night is written in one transaction: delete the night, insert it again, drop versions no
+A night is written in one transaction: delete the night, insert it again, rewrite the
+portal's recent nights in asset order once a month of them waits (compact.py), drop versions no
 night uses; a failure anywhere leaves the previous state exactly as it was. Every path that
 replaces a night passes the shrink guard (guard.py) first."""
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from ctdata_pipeline.catalog import identity
+from ctdata_pipeline.catalog import compact, identity
 from ctdata_pipeline.catalog.guard import (
     HARVEST_OVERRIDE,
     StoredCounts,
@@ -241,6 +242,7 @@ def _replace_night(
     # A new id tonight may be a dataset whose id changed form (identity.py): match it, and the
     # night after, whose previous snapshot this may be.
     identity.night_written(conn, portal.name, summary.snapshot_date)
+    compact.night_written(conn, portal.name, summary.snapshot_date)
     drop_unused_versions(conn, portal.name)
     return new_versions
 
