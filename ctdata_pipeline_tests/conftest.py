@@ -10,12 +10,19 @@ import dagster as dg
 import duckdb
 import pytest
 from filelock import FileLock
+from playwright.sync_api import Browser, sync_playwright
 
 from ctdata_pipeline.partitions import today_in_new_york
 from ctdata_pipeline.warehouse import connect
 from ctdata_pipeline_tests.services import Postgres, Redis, running_postgres, running_redis
 from ctdata_pipeline_tests.smtp_servers import Servers
-from ctdata_pipeline_tests.support import History, build_last_night, run_ctdata
+from ctdata_pipeline_tests.support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    History,
+    build_last_night,
+    run_ctdata,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +59,20 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "CTDATA_WAREHOUSE_DATA",
     ):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, one per test module: what people look at is looked at in a browser."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: these tests open pages in Chromium "
+            "(Debian: apt-get install -y chromium; or set CTDATA_CHROMIUM)"
+        )
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
 
 
 @pytest.fixture

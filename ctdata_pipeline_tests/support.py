@@ -100,6 +100,18 @@ def realdata(relative: str) -> Path:
     return path
 
 
+# Debian's Chromium, which the tests look at pages in (Playwright drives it).
+CHROMIUM = Path(os.environ.get("CTDATA_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
 def load_realdata(relative: str) -> Any:
     return json.loads(realdata(relative).read_text(encoding="utf-8"))
 

@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from ctdata_pipeline.demo.portals import DEMO_SOCRATA
 from ctdata_pipeline.partitions import today_in_new_york
@@ -23,20 +22,10 @@ from ctdata_pipeline_tests.support import (
     serve,
     socrata_record,
 )
-from ctdata_pipeline_tests.test_report import CHROMIUM, CHROMIUM_ARGS, Opened
+from ctdata_pipeline_tests.test_report import Opened
 
 BOTH_PORTALS = "Department of Energy and Environmental Protection"  # on both demo portals
 WIDTHS = (390, 768, 1400)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: the agency page tests open pages in Chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def night_folder(demo_run) -> Path:

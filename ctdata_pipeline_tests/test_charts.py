@@ -8,13 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 from xml.etree import ElementTree
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from ctdata_pipeline.portals import Target
 from ctdata_pipeline.report.charts import Chart, Series, trend_chart
 from ctdata_pipeline.report.data import NightReport, PortalNight, Value
 from ctdata_pipeline.report.html import render_report
-from ctdata_pipeline_tests.test_report import CHROMIUM, CHROMIUM_ARGS
 
 SVG = "{http://www.w3.org/2000/svg}"
 NIGHT = date(2026, 9, 14)
@@ -202,14 +200,6 @@ def overlaps(a: dict, b: dict) -> bool:
         and a["top"] < b["bottom"]
         and (b["top"] < a["bottom"])
     )
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

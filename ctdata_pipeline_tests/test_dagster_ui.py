@@ -24,8 +24,13 @@ from ctdata_pipeline.cli import DAGSTER_YAML
 from ctdata_pipeline.demo.generator import DEMO_NIGHTS
 from ctdata_pipeline.jobs import NIGHTLY_JOB
 from ctdata_pipeline.partitions import today_in_new_york
-from ctdata_pipeline_tests.support import ASSET_GROUPS, REPO_ROOT, ctdata_environment
-from ctdata_pipeline_tests.test_report import CHROMIUM, CHROMIUM_ARGS
+from ctdata_pipeline_tests.support import (
+    ASSET_GROUPS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    REPO_ROOT,
+    ctdata_environment,
+)
 
 CHECKS = {
     ("catalog_snapshot", "asset_ids_unique"),

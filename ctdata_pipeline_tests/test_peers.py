@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import statistics
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -17,7 +16,6 @@ import dagster as dg
 import duckdb
 import openpyxl
 import pytest
-from playwright.sync_api import sync_playwright
 
 from ctdata_pipeline.delivery.compose import compose_board_digest
 from ctdata_pipeline.delivery.model import Period
@@ -41,7 +39,7 @@ from ctdata_pipeline_tests.support import (
     socrata_catalog,
 )
 from ctdata_pipeline_tests.test_digests import parts
-from ctdata_pipeline_tests.test_report import CHROMIUM, CHROMIUM_ARGS, Opened
+from ctdata_pipeline_tests.test_report import Opened
 
 OWN = ("ct", "hub")
 # Real feeds of the national corpus, of three sizes and both generators (Hub and Socrata).
@@ -130,16 +128,6 @@ def expected_rank(values: dict[str, float], portal: str, lower_is_better: bool) 
 
 
 LOWER_IS_BETTER = {"MD-1": True, "MD-2": False, "MD-4": False, "FR-2": True, "FR-3": True}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: the peers tests open the pages in Chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def test_the_empty_feeds_fail_alone_in_one_line(peer_night):

@@ -3,15 +3,12 @@ Chromium, the workbook opened with openpyxl, the CSV files read back; hostile ca
 stays inert in all three; and a report that is replaced whole or not at all."""
 
 import csv
-import os
 import zipfile
 from datetime import UTC, timedelta
 from pathlib import Path
 
 import dagster as dg
 import openpyxl
-import pytest
-from playwright.sync_api import sync_playwright
 
 from ctdata_pipeline.board.assets import COLUMN_HEADERS
 from ctdata_pipeline.jobs import REPORT_JOB
@@ -27,29 +24,6 @@ from ctdata_pipeline_tests.support import (
     serve,
     socrata_record,
 )
-
-CHROMIUM = Path(os.environ.get("CTDATA_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: the report tests open the page in Chromium "
-            "(Debian: apt-get install -y chromium; or set CTDATA_CHROMIUM)"
-        )
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 class Opened:

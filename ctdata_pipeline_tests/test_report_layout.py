@@ -10,7 +10,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from ctdata_pipeline.demo.portals import demo_portal_file
 from ctdata_pipeline.metrics.definitions import metric_label
@@ -25,19 +24,9 @@ from ctdata_pipeline_tests.support import (
     socrata_catalog,
     socrata_record,
 )
-from ctdata_pipeline_tests.test_report import CHROMIUM, CHROMIUM_ARGS
 
 WIDTHS = (390, 768, 1400)
 NEW_YORK = ZoneInfo("America/New_York")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: the report tests open the page in it"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def open_page(browser, path: Path, width: int = 1400):
