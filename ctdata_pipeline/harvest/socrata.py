@@ -33,6 +33,7 @@ from ctdata_pipeline.harvest.http import (
     HarvestError,
     InvalidBody,
     describe_http_failure,
+    parse_json_with_orjson,
     redact,
     require_utf8_json,
     retrying_adapter,
@@ -79,7 +80,7 @@ class SocrataHarvester:
                 timeout=portal.timeout_seconds,
             )
         self._client.session.hooks["response"].extend(
-            [self._as_of_check.on_response, require_utf8_json]
+            [self._as_of_check.on_response, require_utf8_json, parse_json_with_orjson]
         )
 
     @property
