@@ -7,7 +7,7 @@ segment holds thousands of unrelated asset ids, version ids (60-bit hashes) and 
 and they compress poorly. The same rows ordered by asset and night put an asset's nights side
 by side: its id, its version (which changes a few times a year) and its counters (which grow
 slowly) become runs and small steps, which DuckDB stores as RLE, dictionary and delta-encoded
-bit-packing. For a year of a 10,000-asset catalog that is about half the table.
+bit-packing. For a year of a 10,000-asset catalog, 79 MB of these rows become 35 MB.
 
 The nights written since a portal's last compaction are listed in `catalog.unsorted_nights`
 (migrations/0005_unsorted_nights.py). When a night's write brings the portal's list to
