@@ -230,6 +230,7 @@ def test_migration_0003_gives_stored_rows_their_names_as_published(tmp_path):
     assert [step.name for step in migrate(conn)] == [
         "0003_agency_as_published",
         "0004_dataset_identity",
+        "0005_unsorted_nights",
     ]
     assert migrate(conn) == []
     assert (
