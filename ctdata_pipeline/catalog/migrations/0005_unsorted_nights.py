@@ -2,7 +2,8 @@
 rows of `catalog.snapshot_assets` were last rewritten in asset order.
 
 Every night a file stored before this step holds was written unsorted, so they are all listed:
-the portal's next night compacts them together (once, a longer write than a usual night's)."""
+a portal with 30 or more of them has them compacted together by its next night (once, a longer
+write than a usual night's)."""
 
 from __future__ import annotations
 
