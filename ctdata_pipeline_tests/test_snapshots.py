@@ -11,7 +11,9 @@ import duckdb
 from ctdata_pipeline.catalog import schema, stage, write
 from ctdata_pipeline.catalog.migrations import migrations
 from ctdata_pipeline.partitions import night_key
+from ctdata_pipeline.portals import Portal
 from ctdata_pipeline_tests.support import (
+    CT_CUSTOM_FIELDS,
     Pipeline,
     load_realdata,
     nightly_source,
@@ -43,6 +45,9 @@ SPEC_COLUMNS = {
     "downloads_total",
     "url",
 }
+CT_PORTAL = Portal(
+    name="ct", kind="socrata", url="https://data.ct.gov", custom_fields=CT_CUSTOM_FIELDS
+)
 AGENCY_RULES = "SELECT agency_rule, count(*) FROM catalog.assets GROUP BY 1 ORDER BY 1"
 GEOHIVE = "dcat/arcgis-hub/dcat-us-1.1/geohive-ie_dcat-us-1.1.json"
 
@@ -325,13 +330,9 @@ def test_a_night_normalizes_only_what_changed_and_stores_every_asset(tmp_path):
     from datetime import UTC, date, datetime
 
     from ctdata_pipeline.harvest.staging import HarvestSummary
-    from ctdata_pipeline.portals import Portal
     from ctdata_pipeline.warehouse import connect
-    from ctdata_pipeline_tests.support import CT_CUSTOM_FIELDS
 
-    portal = Portal(
-        name="ct", kind="socrata", url="https://data.ct.gov", custom_fields=CT_CUSTOM_FIELDS
-    )
+    portal = CT_PORTAL
     records = socrata_catalog(6000)
     normalized = []
     conn = connect(tmp_path / "ctdata.duckdb")
@@ -388,13 +389,10 @@ def test_version_runs_follow_every_way_a_night_is_written(tmp_path):
     from datetime import date
 
     from ctdata_pipeline.catalog.version_runs import RUNS_DIFFER_SQL
-    from ctdata_pipeline.portals import Portal
     from ctdata_pipeline.warehouse import connect
-    from ctdata_pipeline_tests.support import CT_CUSTOM_FIELDS, store_night
+    from ctdata_pipeline_tests.support import store_night
 
-    portal = Portal(
-        name="ct", kind="socrata", url="https://data.ct.gov", custom_fields=CT_CUSTOM_FIELDS
-    )
+    portal = CT_PORTAL
     base = socrata_catalog(30, datasets_only=True)
 
     def catalog(renamed: int | None = None, without: int | None = None) -> list[dict]:
@@ -443,13 +441,10 @@ def test_a_portals_recent_nights_are_rewritten_in_asset_order_keeping_every_row(
 
     from ctdata_pipeline.catalog import compact
     from ctdata_pipeline.catalog.version_runs import RUNS_DIFFER_SQL
-    from ctdata_pipeline.portals import Portal
     from ctdata_pipeline.warehouse import connect
-    from ctdata_pipeline_tests.support import CT_CUSTOM_FIELDS, store_night, warehouse_contents
+    from ctdata_pipeline_tests.support import store_night, warehouse_contents
 
-    portal = Portal(
-        name="ct", kind="socrata", url="https://data.ct.gov", custom_fields=CT_CUSTOM_FIELDS
-    )
+    portal = CT_PORTAL
     base = socrata_catalog(300, datasets_only=True)
     first = date(2025, 3, 1)
 

@@ -33,9 +33,9 @@ PENDING = """
 """
 
 
-def night_written(conn: duckdb.DuckDBPyConnection, portal: str, night: date) -> int:
+def night_written(conn: duckdb.DuckDBPyConnection, portal: str, night: date) -> None:
     """List the night just written as unsorted; compact the portal's unsorted nights once
-    there are NIGHTS_PER_COMPACTION of them. The rows rewritten (0 when none were)."""
+    there are NIGHTS_PER_COMPACTION of them."""
     parameters = {"portal": portal, "night": night}
     conn.execute(
         f"""
@@ -45,14 +45,13 @@ def night_written(conn: duckdb.DuckDBPyConnection, portal: str, night: date) -> 
         parameters,
     )
     pending = scalar(conn, f"SELECT count(*) FROM ({PENDING})", {"portal": portal})
-    if pending < NIGHTS_PER_COMPACTION:
-        return 0
-    return compact(conn, portal)
+    if pending >= NIGHTS_PER_COMPACTION:
+        compact(conn, portal)
 
 
-def compact(conn: duckdb.DuckDBPyConnection, portal: str) -> int:
+def compact(conn: duckdb.DuckDBPyConnection, portal: str) -> None:
     """Rewrite the portal's unsorted nights ordered by asset and night, in the caller's
-    transaction; the rows rewritten."""
+    transaction."""
     parameters = {"portal": portal}
     pending_rows = f"""
         FROM catalog.snapshot_assets
@@ -67,7 +66,6 @@ def compact(conn: duckdb.DuckDBPyConnection, portal: str) -> int:
     )
     conn.execute(f"DELETE {pending_rows}", parameters)
     # A table scan returns rows in insertion order, so they are stored as sorted above.
-    rewritten = scalar(conn, "INSERT INTO catalog.snapshot_assets SELECT * FROM compacting")
+    conn.execute("INSERT INTO catalog.snapshot_assets SELECT * FROM compacting")
     conn.execute("DROP TABLE compacting")
     conn.execute("DELETE FROM catalog.unsorted_nights WHERE portal = $portal", parameters)
-    return rewritten
